@@ -1,0 +1,1 @@
+"""The built-in plugins, one folder each (see registry.yaml)."""

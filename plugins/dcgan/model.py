@@ -1,0 +1,68 @@
+"""DCGAN networks (Radford et al. 2015), as printed in both HW2 reference reports.
+
+At 64x64: G is ConvTranspose 100->512->256->128->64->3 with BatchNorm+ReLU and a Tanh output
+(3,576,704 parameters); D is Conv 3->64->128->256->512->1 with LeakyReLU(0.2), BatchNorm from the
+second layer on and a Sigmoid output (2,765,568 parameters). Other power-of-two sizes add or drop
+one stride-2 stage per factor of two, keeping `base_channels` at the full-resolution end.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from zoo.errors import ConfigError
+
+
+def stride2_stages(image_size: int) -> int:
+    """Number of stride-2 (up or down) convolutions between 4x4 and image_size x image_size."""
+    stages = math.log2(image_size) - 2 if image_size > 0 else -1
+    if stages < 2 or stages != int(stages):
+        raise ConfigError(f"dcgan needs data.image_size to be a power of two, at least 16 (e.g. 32 or 64); got {image_size}")
+    return int(stages)
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim: int = 100, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+        super().__init__()
+        stages = stride2_stages(image_size)
+        width = base_channels * 2 ** (stages - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(stages - 1):
+            layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(True)]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.main(z)
+
+
+class Discriminator(nn.Module):
+    def __init__(self, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+        super().__init__()
+        stages = stride2_stages(image_size)
+        width = base_channels
+        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
+        for _ in range(stages - 1):
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, inplace=True)]
+            width *= 2
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+        self.main = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.main(x).view(-1)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Weights from N(0, 0.02); BatchNorm scales from N(1, 0.02), shifts 0 (the DCGAN paper's init)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,27 @@
+"""The dcgan plugin: the DCGAN pair, BCE loss, Adam(2e-4, betas 0.5/0.999), as in HW2."""
+
+from __future__ import annotations
+
+import torch
+
+from plugins.dcgan.model import Discriminator, Generator, dcgan_init
+from zoo.gan import GAN
+
+
+class DCGAN(GAN):
+    """DCGAN (Radford et al. 2015): the HW2 baseline GAN."""
+
+    def build_modules(self) -> dict[str, torch.nn.Module]:
+        model, size = self.config.model, self.config.data.image_size
+        generator = Generator(model.latent_dim, size, model.base_channels)
+        discriminator = Discriminator(size, model.base_channels)
+        generator.apply(dcgan_init)
+        discriminator.apply(dcgan_init)
+        return {"generator": generator, "discriminator": discriminator}
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        optim = self.config.optim
+        return {
+            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
+            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
+        }

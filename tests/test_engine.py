@@ -1,0 +1,170 @@
+"""The training loop: checkpoints, exact resume, gradient accumulation, EMA, mixed precision."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import TINY, train_tiny, zoo
+from zoo import checkpoints
+from zoo.engine import ShardedEpochSampler, Trainer
+from zoo.interfaces import Generator
+from zoo.registry import PluginSpec
+from zoo.weights import load_tensors
+
+
+def final_state(run_dir):
+    ckpt = checkpoints.latest(run_dir)
+    tensors, _ = load_tensors(ckpt / "modules.safetensors")
+    optim = torch.load(ckpt / "optimizers.pt", weights_only=True)
+    return tensors, optim
+
+
+def assert_same_tensors(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_run_writes_config_metrics_checkpoints_and_previews(tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, 4, "--set", "train.checkpoint_every=2", "--set", "train.sample_every=2")
+    assert [p.name for p in checkpoints.all_checkpoints(run)] == ["step_000002", "step_000004"]
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert {"loss_d", "loss_g", "images_per_s"} <= rows[0].keys()
+    assert "plugin: dcgan" in (run / "config.yaml").read_text()
+
+
+def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(tmp_path):
+    # 6 steps straight vs. 3 steps, stop, resume to 6: same weights, same optimizer state, same log.
+    # 1797 digits / batch 8 is far from a whole epoch, so use a small epoch to cross its boundary too.
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_tiny(straight, 6, "--set", "train.checkpoint_every=3")
+    train_tiny(resumed, 3)
+    result = zoo("run", "dcgan", "--out", resumed, "--resume", "--set", "train.steps=6")
+    assert result.exit_code == 0, result.output
+    assert "resuming at step 3 of 6" in result.output
+
+    (a_weights, a_optim), (b_weights, b_optim) = final_state(straight), final_state(resumed)
+    assert_same_tensors(a_weights, b_weights)
+    for name in ("generator", "discriminator"):
+        a_state, b_state = a_optim["optimizers"][name]["state"], b_optim["optimizers"][name]["state"]
+        assert a_state.keys() == b_state.keys()
+        for index in a_state:
+            assert_same_tensors(a_state[index], b_state[index])
+
+    def losses(run):
+        return [(r["step"], r["loss_d"], r["loss_g"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+    assert losses(straight) == losses(resumed)
+
+
+def test_resume_after_a_crash_drops_log_lines_past_the_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, 4, "--set", "train.checkpoint_every=2", "--set", "train.keep_checkpoints=0")
+    # Simulate a crash after step 4's log line but before its checkpoint was complete.
+    final = checkpoints.latest(run)
+    final.rename(final.with_name(".step_000004.partial"))
+    assert checkpoints.latest(run).name == "step_000002"  # a partial checkpoint is never picked up
+    result = zoo("run", "dcgan", "--out", run, "--resume")
+    assert "resuming at step 2 of 4" in result.output
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+
+
+def test_old_checkpoints_are_pruned(tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, 6, "--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2")
+    assert [p.name for p in checkpoints.all_checkpoints(run)] == ["step_000005", "step_000006"]
+
+
+def test_existing_run_is_never_overwritten_and_finished_run_says_how_to_extend(tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, 2)
+    again = zoo("run", "dcgan", *TINY, "--out", run)
+    assert again.exit_code == 1 and "already holds a run" in again.output and "--resume" in again.output
+    done = zoo("run", "dcgan", "--out", run, "--resume")
+    assert done.exit_code == 1 and "already reached step 2" in done.output and "train.steps=4" in done.output
+    missing = zoo("run", "dcgan", "--out", tmp_path / "nothing", "--resume")
+    assert missing.exit_code == 1 and "not a run folder" in missing.output
+
+
+class LinearRegression(Generator):
+    """A plugin without BatchNorm or noise, so accumulated gradients can be checked exactly."""
+
+    def build_modules(self):
+        return {"linear": torch.nn.Linear(4, 1)}
+
+    def configure_optimizers(self):
+        return {"linear": torch.optim.SGD(self.modules["linear"].parameters(), lr=0.1)}
+
+    def train_dataset(self):
+        x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+        return [{"x": row, "y": row.sum(0, keepdim=True)} for row in x]
+
+    def training_step(self, batch, step):
+        loss = torch.nn.functional.mse_loss(self.modules["linear"](batch["x"]), batch["y"])
+        step.optimize("linear", loss)
+        return {"loss": loss.detach()}
+
+    def generate(self, n, seed, batch_size=256):
+        return torch.zeros(n, 3, 4, 4)
+
+
+def train_linear(run_dir, *overrides):
+    spec = PluginSpec("linear", f"{__name__}:LinearRegression", "test")
+    config = spec.config(overrides=["train.sample_every=0", *overrides])
+    trainer = Trainer(spec, config, run_dir)
+    trainer.fit()
+    return trainer.plugin.modules["linear"]
+
+
+def test_gradient_accumulation_equals_one_big_batch(tmp_path):
+    big = train_linear(tmp_path / "big", "train.steps=3", "train.batch_size=16")
+    accumulated = train_linear(tmp_path / "acc", "train.steps=3", "train.batch_size=8", "train.grad_accum=2")
+    small = train_linear(tmp_path / "small", "train.steps=3", "train.batch_size=8")
+    assert torch.allclose(big.weight, accumulated.weight, atol=1e-6)
+    assert not torch.allclose(small.weight, accumulated.weight, atol=1e-4)
+
+
+def test_ema_is_kept_checkpointed_and_exported(tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, 3, "--set", "train.ema_decay=0.5")
+    ckpt = checkpoints.latest(run)
+    ema, _ = load_tensors(ckpt / "ema.safetensors")
+    live, _ = load_tensors(ckpt / "modules.safetensors")
+    key = "generator.main.0.weight"
+    assert not torch.equal(ema[key], live[key])  # an average, not a copy
+    assert set(k.split(".")[0] for k in ema) == {"generator"}
+    result = zoo("export", run, "--out", tmp_path / "g.safetensors")
+    assert "(EMA weights)" in result.output
+    exported, meta = load_tensors(tmp_path / "g.safetensors")
+    assert meta["ema"] == "true" and torch.equal(exported[key], ema[key])
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
+    run = tmp_path / "run"
+    result = train_tiny(run, 2, "--set", "train.mixed_precision=bf16")
+    row = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert torch.isfinite(torch.tensor([row["loss_d"], row["loss_g"]])).all()
+    assert "mixed precision: bf16" in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_fp16_without_gpu_is_a_clear_error(tmp_path):
+    result = zoo("run", "dcgan", *TINY, "--set", "train.mixed_precision=fp16", "--out", tmp_path / "r")
+    assert result.exit_code == 1 and "fp16 needs a CUDA GPU" in result.output
+
+
+def test_sampler_shards_resumes_and_reshuffles_per_epoch():
+    full = ShardedEpochSampler(20, batch_size=3, seed=1)
+    first = list(full)
+    assert len(first) == 18 and len(set(first)) == 18  # whole batches only, no repeats
+    full.set_epoch(0, skip_batches=2)
+    assert list(full) == first[6:]
+    full.set_epoch(1)
+    assert list(full) != first
+    shards = [list(ShardedEpochSampler(20, 3, seed=1, rank=r, world_size=2)) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 9 and not set(shards[0]) & set(shards[1])

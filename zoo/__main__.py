@@ -1,0 +1,4 @@
+# `python -m zoo ...` and `accelerate launch -m zoo ...` both land here.
+from zoo.cli import main
+
+main()

@@ -1,0 +1,350 @@
+"""The one training loop, on accelerate.Accelerator. Plugins supply modules, optimizers, a dataset and
+a `training_step`; everything else is here: devices, mixed precision, gradient accumulation,
+multi-GPU (`accelerate launch -m zoo run ...`), seeding, EMA, checkpoints, resume, logging, previews.
+
+Reproducibility: the initial weights depend on train.seed; the data order on (seed, epoch); the
+randomness inside step k on (seed, k). So a run resumed from a checkpoint continues exactly as the
+uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import send_to_device
+from torch import nn
+from tqdm.auto import tqdm
+
+from zoo import checkpoints
+from zoo.config import Config, dump
+from zoo.errors import ConfigError, DataError
+from zoo.interfaces import Plugin, TrainStep
+from zoo.registry import PluginSpec
+from zoo.viz import save_grid
+from zoo.weights import load_module_state
+
+MIXED_PRECISION = ("no", "fp16", "bf16")
+
+
+class ShardedEpochSampler(torch.utils.data.Sampler[int]):
+    """Shuffles by (seed, epoch), gives each process its own shard, and can start mid-epoch.
+
+    Only whole batches are used (the remainder of an epoch is dropped), so every process runs the
+    same number of steps and a resumed run can skip exactly the batches it has already seen.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.size, self.batch_size, self.seed = size, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.batches_per_epoch = size // (batch_size * world_size)
+        self.epoch, self.skip_batches = 0, 0
+
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        self.epoch, self.skip_batches = epoch, skip_batches
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        used = order[: self.batches_per_epoch * self.batch_size * self.world_size]
+        shard = used[self.rank :: self.world_size]
+        return iter(shard[self.skip_batches * self.batch_size :].tolist())
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch - self.skip_batches) * self.batch_size
+
+
+class EMA:
+    """Exponential moving averages of some modules' weights (buffers are copied as they are)."""
+
+    def __init__(self, modules: dict[str, nn.Module], decay: float):
+        self.decay = decay
+        self.shadows = {name: copy.deepcopy(m).eval().requires_grad_(False) for name, m in modules.items()}
+
+    @torch.no_grad()
+    def update(self, modules: dict[str, nn.Module]) -> None:
+        for name, shadow in self.shadows.items():
+            live = modules[name]
+            torch._foreach_lerp_(list(shadow.parameters()), list(live.parameters()), 1.0 - self.decay)
+            for shadow_buffer, live_buffer in zip(shadow.buffers(), live.buffers()):
+                shadow_buffer.copy_(live_buffer)
+
+
+class StopRequest:
+    """Ctrl-C / SIGTERM ask the loop to stop after the current step and save; a second Ctrl-C aborts."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    def __enter__(self) -> "StopRequest":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
+    return int(np.random.SeedSequence([seed, step, micro_batch, rank]).generate_state(1)[0])
+
+
+def validate_train_config(config: Config) -> None:
+    t = config.train
+    if t.mixed_precision not in MIXED_PRECISION:
+        raise ConfigError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, got '{t.mixed_precision}'")
+    if t.mixed_precision == "fp16" and not torch.cuda.is_available():
+        raise ConfigError("train.mixed_precision=fp16 needs a CUDA GPU; on the CPU use bf16 or no")
+    for key in ("steps", "batch_size", "grad_accum", "log_every"):
+        if t[key] < 1:
+            raise ConfigError(f"train.{key} must be at least 1, got {t[key]}")
+    for key in ("checkpoint_every", "sample_every", "keep_checkpoints"):
+        if t[key] < 0:
+            raise ConfigError(f"train.{key} must be 0 or more, got {t[key]}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+
+
+class Trainer:
+    def __init__(self, spec: PluginSpec, config: Config, run_dir: str | Path):
+        validate_train_config(config)
+        self.spec, self.config, self.run_dir = spec, config, Path(run_dir)
+        t = config.train
+        self.accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum)
+        torch.manual_seed(t.seed)  # initial weights
+        self.plugin: Plugin = spec.build(config)
+        self.dataset = self.plugin.train_dataset()
+        self.optimizers = self.plugin.configure_optimizers()
+        self.schedulers = self.plugin.configure_schedulers(self.optimizers)
+        self.ema: EMA | None = None
+        self.resume_from: checkpoints.Checkpoint | None = None
+        self.step = 0
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> Path:
+        acc, t = self.accelerator, self.config.train
+        if resume:
+            self._load(checkpoints.latest(self.run_dir))
+        else:
+            self._start_run_folder()
+        self._prepare()
+        sampler, loader = self._loader()
+        batches = self._batches(sampler, loader)
+        acc.print(self._banner(resume))
+
+        log = MetricLog(self.run_dir / "metrics.jsonl", acc.is_main_process, truncate_after=self.step)
+        images_per_step = t.batch_size * t.grad_accum * acc.num_processes
+        bar = tqdm(total=t.steps, initial=self.step, disable=not acc.is_main_process, unit="step", dynamic_ncols=True,
+                   mininterval=0.5 if sys.stderr.isatty() else 30)
+        last_saved = self.step if resume else -1
+        with StopRequest() as stop:
+            while self.step < t.steps and not stop.requested:
+                logs = self._train_one_step(batches)
+                self.step += 1
+                bar.update(1)
+                log.add(logs)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    row = log.flush(self.step, images_per_step)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "step"}, refresh=False)
+                if t.sample_every and self.step % t.sample_every == 0:
+                    self._save_preview()
+                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                    self._save()
+                    last_saved = self.step
+        bar.close()
+        if self.step != last_saved:
+            self._save()
+        if not t.sample_every or self.step % t.sample_every:
+            self._save_preview()
+        if stop.requested:
+            acc.print(f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume")
+        return checkpoints.latest(self.run_dir)
+
+    def _train_one_step(self, batches: Iterator) -> dict[str, torch.Tensor]:
+        acc, t = self.accelerator, self.config.train
+        modules = list(self.plugin.modules.values())
+        for micro in range(t.grad_accum):
+            batch = send_to_device(next(batches), acc.device)
+            torch.manual_seed(step_seed(t.seed, self.step, micro, acc.process_index))
+            with acc.accumulate(*modules):
+                logs = self.plugin.training_step(batch, TrainStep(self.step, acc, self.optimizers))
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self._unwrapped())
+        return logs
+
+    def _batches(self, sampler: ShardedEpochSampler, loader) -> Iterator:
+        consumed = self.step * self.config.train.grad_accum
+        epoch, skip = divmod(consumed, sampler.batches_per_epoch)
+        while True:
+            sampler.set_epoch(epoch, skip)
+            yield from loader
+            epoch, skip = epoch + 1, 0
+
+    def _loader(self):
+        acc, t = self.accelerator, self.config.train
+        needed = t.batch_size * acc.num_processes
+        if len(self.dataset) < needed:
+            raise DataError(
+                f"the dataset has {len(self.dataset)} items, fewer than one batch ({needed}); "
+                "lower train.batch_size or add data"
+            )
+        sampler = ShardedEpochSampler(len(self.dataset), t.batch_size, t.seed, acc.process_index, acc.num_processes)
+        loader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=t.batch_size,
+            sampler=sampler,
+            drop_last=True,
+            num_workers=self.config.data.num_workers,
+            pin_memory=acc.device.type == "cuda",
+            persistent_workers=False,
+        )
+        return sampler, loader
+
+    def _prepare(self) -> None:
+        acc = self.accelerator
+        names, opt_names = list(self.plugin.modules), list(self.optimizers)
+        prepared = acc.prepare(*self.plugin.modules.values(), *self.optimizers.values())
+        prepared = prepared if isinstance(prepared, tuple) else (prepared,)
+        self.plugin.modules = dict(zip(names, prepared[: len(names)]))
+        self.optimizers = dict(zip(opt_names, prepared[len(names) :]))
+        if self.config.train.ema_decay > 0 and self.plugin.ema_modules:
+            live = self._unwrapped()
+            self.ema = EMA({n: live[n] for n in self.plugin.ema_modules}, self.config.train.ema_decay)
+        if self.resume_from is not None:
+            # Optimizer state goes in after prepare(), which has moved the parameters to the device.
+            checkpoints.restore_optimizers(self.resume_from.optimizers, self.optimizers, self.schedulers, acc.scaler)
+            for name, shadow in (self.ema.shadows.items() if self.ema else ()):
+                if name in self.resume_from.ema:
+                    shadow.load_state_dict(self.resume_from.ema[name])
+
+    # --- run folder ---------------------------------------------------------------------------------
+    def _start_run_folder(self) -> None:
+        if self.accelerator.is_main_process:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.yaml").write_text(dump(self.config, self.spec.name))
+        self.accelerator.wait_for_everyone()
+
+    def _load(self, checkpoint: Path) -> None:
+        self.resume_from = checkpoints.load(checkpoint)
+        for name, module in self.plugin.modules.items():
+            load_module_state(module, self.resume_from.modules.get(name, {}), f"checkpoint {checkpoint} ({name})")
+        self.step = self.resume_from.step
+        if self.step >= self.config.train.steps:
+            raise ConfigError(
+                f"the run in {self.run_dir} already reached step {self.step} (train.steps={self.config.train.steps}); "
+                f"to train longer pass e.g. --set train.steps={self.step * 2}"
+            )
+        if self.accelerator.is_main_process:
+            (self.run_dir / "config.yaml").write_text(dump(self.config, self.spec.name))
+
+    def _save(self) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            checkpoints.save(
+                self.run_dir,
+                self.step,
+                modules=self._unwrapped(),
+                ema=self.ema.shadows if self.ema else {},
+                optimizers=self.optimizers,
+                schedulers=self.schedulers,
+                scaler=acc.scaler,
+                keep=self.config.train.keep_checkpoints,
+            )
+        acc.wait_for_everyone()
+
+    def _unwrapped(self) -> dict[str, nn.Module]:
+        return {name: self.accelerator.unwrap_model(m) for name, m in self.plugin.modules.items()}
+
+    def inference_modules(self) -> dict[str, nn.Module]:
+        """The modules sampling should use: the EMA copies where there are any."""
+        modules = self._unwrapped()
+        if self.ema is not None:
+            modules.update(self.ema.shadows)
+        return modules
+
+    @torch.no_grad()
+    def _save_preview(self) -> None:
+        if not self.accelerator.is_main_process:
+            return
+        with self.plugin.modules_swapped(self.inference_modules()), restored_train_mode(self._unwrapped()):
+            images = self.plugin.preview(seed=self.config.train.seed)
+        if images is not None:
+            save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png")
+
+    def _banner(self, resume: bool) -> str:
+        t = self.config.train
+        data = getattr(self.dataset, "describe", lambda: f"{len(self.dataset)} items")()
+        start = f"resuming at step {self.step} of {t.steps}" if resume else f"{t.steps} steps"
+        return (
+            f"{self.spec.name}: {start}, batch {t.batch_size}x{t.grad_accum}x{self.accelerator.num_processes} "
+            f"on {self.accelerator.device} (mixed precision: {t.mixed_precision})\n"
+            f"  data: {data}\n  run folder: {self.run_dir}"
+        )
+
+
+@contextmanager
+def restored_train_mode(modules: dict[str, nn.Module]):
+    """Inference switches modules to eval mode; put each back as it was."""
+    modes = {name: m.training for name, m in modules.items()}
+    try:
+        yield
+    finally:
+        for name, m in modules.items():
+            m.train(modes[name])
+
+
+class MetricLog:
+    """Averages what training_step returns over the log window; one JSON line per window."""
+
+    def __init__(self, path: Path, enabled: bool, truncate_after: int):
+        self.path, self.enabled = path, enabled
+        self._reset()
+        if enabled and path.exists():
+            # Lines past the checkpoint we resume from describe steps that will be run again.
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= truncate_after]
+            path.write_text("".join(line + "\n" for line in kept))
+
+    def _reset(self) -> None:
+        # Values stay tensors until flush: converting each step would force a GPU sync per step.
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.steps = 0
+        self.window_start = time.perf_counter()
+
+    def add(self, logs: dict) -> None:
+        for key, value in logs.items():
+            value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
+            self.sums[key] = self.sums.get(key, 0) + value
+            self.counts[key] = self.counts.get(key, 0) + 1
+        self.steps += 1
+
+    def flush(self, step: int, images_per_step: int) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.window_start
+        row = {"step": step, **{k: round(float(v) / self.counts[k], 6) for k, v in self.sums.items()}}
+        row["images_per_s"] = round(images_per_step * self.steps / max(elapsed, 1e-9), 2)
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+        self._reset()
+        return row

@@ -1,0 +1,131 @@
+"""What every GAN plugin shares: named losses, the discriminator/generator alternation, sampling.
+
+A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}) and
+`configure_optimizers`; the loss (`gan.loss`) and the number of discriminator steps per generator
+step (`gan.n_critic`) come from its config. Losses take discriminator outputs and return scalars.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zoo.config import Config
+from zoo.data import image_dataset
+from zoo.errors import ConfigError
+from zoo.interfaces import Generator, TrainStep
+
+
+def _bce(probabilities: torch.Tensor, target: float) -> torch.Tensor:
+    # Binary cross-entropy on probabilities is unsafe in half precision: compute it in float32.
+    with torch.autocast(device_type=probabilities.device.type, enabled=False):
+        p = probabilities.float()
+        return F.binary_cross_entropy(p, torch.full_like(p, target))
+
+
+def bce_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The original GAN loss on a sigmoid discriminator: -log D(x) - log(1 - D(G(z)))."""
+    return _bce(real, 1.0) + _bce(fake, 0.0)
+
+
+def bce_generator(fake: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss: -log D(G(z))."""
+    return _bce(fake, 1.0)
+
+
+def hinge_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+
+
+def hinge_generator(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+def wasserstein_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    return fake.mean() - real.mean()
+
+
+def wasserstein_generator(fake: torch.Tensor) -> torch.Tensor:
+    return -fake.mean()
+
+
+LOSSES = {
+    "bce": (bce_discriminator, bce_generator),
+    "hinge": (hinge_discriminator, hinge_generator),
+    "wasserstein": (wasserstein_discriminator, wasserstein_generator),
+}
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """No parameter gradients for `module` (gradients still flow through it to its input).
+
+    The generator's update backpropagates through the discriminator; without this its gradients
+    would also land in the discriminator's .grad and, under gradient accumulation, be summed into
+    the discriminator's next update.
+    """
+    flags = [p.requires_grad for p in module.parameters()]
+    module.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+class GAN(Generator):
+    """A generator/discriminator pair trained by alternating updates."""
+
+    ema_modules = ("generator",)
+    export_modules = ("generator",)
+
+    def __init__(self, config: Config):
+        if config.gan.loss not in LOSSES:
+            raise ConfigError(f"gan.loss must be one of {', '.join(LOSSES)}, got '{config.gan.loss}'")
+        if config.gan.n_critic < 1:
+            raise ConfigError(f"gan.n_critic must be at least 1, got {config.gan.n_critic}")
+        self.discriminator_loss, self.generator_loss = LOSSES[config.gan.loss]
+        super().__init__(config)
+
+    def latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+        return torch.randn(n, self.config.model.latent_dim, 1, 1, generator=generator, device=device)
+
+    def train_dataset(self) -> torch.utils.data.Dataset:
+        return image_dataset(self.config.data)
+
+    def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
+        """Extra discriminator loss term (e.g. a gradient penalty); none by default."""
+        return 0.0
+
+    def training_step(self, batch: dict, step: TrainStep) -> dict[str, torch.Tensor]:
+        G, D = self.modules["generator"], self.modules["discriminator"]
+        real = batch["image"]
+        update_generator = (step.index + 1) % self.config.gan.n_critic == 0
+
+        # One generator forward serves both updates; it only needs a graph when G is updated.
+        with torch.set_grad_enabled(update_generator):
+            fake = G(self.latent(real.shape[0], device=real.device))
+
+        d_loss = self.discriminator_loss(D(real), D(fake.detach()))
+        d_loss = d_loss + self.discriminator_penalty(real, fake.detach())
+        step.optimize("discriminator", d_loss)
+        logs = {"loss_d": d_loss.detach()}
+
+        if update_generator:
+            with frozen(D):
+                g_loss = self.generator_loss(D(fake))
+                step.optimize("generator", g_loss)
+            logs["loss_g"] = g_loss.detach()
+        return logs
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+        G = self.modules["generator"].eval()
+        device = self.device
+        # All noise is drawn up front on the CPU: image i depends on (seed, i) only, not on the
+        # batch size or the device.
+        z = self.latent(n, generator=torch.Generator().manual_seed(seed))
+        return torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)])

@@ -1,0 +1,159 @@
+"""The three plugin families. The CLI, the engine and the benchmarks speak only to these.
+
+A plugin is a class built from a resolved config. It owns its modules (`self.modules`) and says how to
+train them: optimizers, a dataset, and one `training_step`. The loop, devices, mixed precision,
+checkpoints, EMA and logging belong to the engine (zoo.engine).
+
+- Generator: one forward pass from noise to image (GANs).
+- Sampler:   an iterative reverse process from noise to image, conditioned on a label (diffusion).
+- Adapter:   fit on labelled source + unlabelled target images, then predict and embed (DANN).
+"""
+
+from __future__ import annotations
+
+import abc
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from zoo.config import Config
+
+
+class TrainStep:
+    """What `training_step` gets besides the batch: the step index and a way to update a module.
+
+    `optimize` goes through Accelerate, so mixed-precision loss scaling, gradient accumulation
+    (the optimizer only steps on the last micro-batch) and multi-GPU gradient sync need no code
+    in the plugin.
+    """
+
+    def __init__(self, index: int, accelerator, optimizers: Mapping[str, torch.optim.Optimizer]):
+        self.index = index
+        self.accelerator = accelerator
+        self.optimizers = optimizers
+
+    @property
+    def device(self) -> torch.device:
+        return self.accelerator.device
+
+    def optimize(self, optimizer: str, loss: torch.Tensor) -> None:
+        # backward -> step -> zero_grad, in this order: Accelerate skips step and zero_grad on
+        # micro-batches that only accumulate, so zeroing first would wipe the accumulated gradients.
+        opt = self.optimizers[optimizer]
+        self.accelerator.backward(loss)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+class Plugin(abc.ABC):
+    family: ClassVar[str]
+    # One line for `zoo list`; defaults to the first line of the class docstring.
+    summary: ClassVar[str] = ""
+    # Modules the engine keeps an exponential moving average of when train.ema_decay > 0.
+    ema_modules: ClassVar[tuple[str, ...]] = ()
+    # Modules inference needs: what `zoo export` writes and `zoo sample` / `zoo predict` load.
+    export_modules: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.modules: dict[str, nn.Module] = dict(self.build_modules())
+        missing = set(self.export_modules + self.ema_modules) - set(self.modules)
+        if missing:
+            raise TypeError(f"{type(self).__name__} names modules it does not build: {sorted(missing)}")
+
+    # --- what every plugin provides -------------------------------------------------------------
+    @abc.abstractmethod
+    def build_modules(self) -> dict[str, nn.Module]:
+        """The networks, initialised, on the CPU."""
+
+    @abc.abstractmethod
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer per name; `TrainStep.optimize(name, loss)` updates with it."""
+
+    def configure_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Any]:
+        """Learning-rate schedulers, stepped by the engine once per optimizer step."""
+        return {}
+
+    @abc.abstractmethod
+    def train_dataset(self) -> torch.utils.data.Dataset:
+        """The training set, built from `config.data`."""
+
+    @abc.abstractmethod
+    def training_step(self, batch: Any, step: TrainStep) -> dict[str, torch.Tensor | float]:
+        """One optimizer step's work on one (micro-)batch; returns scalars to log."""
+
+    def preview(self, seed: int) -> torch.Tensor | None:
+        """Images in [-1, 1] for the run's preview grid, or None if the family has no pictures."""
+        return None
+
+    # --- shared helpers -------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        for module in self.modules.values():
+            for tensor in module.parameters():
+                return tensor.device
+        return torch.device("cpu")
+
+    def to(self, device: str | torch.device) -> "Plugin":
+        for module in self.modules.values():
+            module.to(device)
+        return self
+
+    @contextmanager
+    def modules_swapped(self, replacements: Mapping[str, nn.Module]) -> Iterator[None]:
+        """Temporarily use other modules (EMA copies, unwrapped models) under the same names."""
+        saved = dict(self.modules)
+        self.modules.update(replacements)
+        try:
+            yield
+        finally:
+            self.modules = saved
+
+
+class Generator(Plugin):
+    """One forward pass from noise to image."""
+
+    family = "generator"
+
+    @abc.abstractmethod
+    def generate(self, n: int, seed: int, batch_size: int = 256) -> torch.Tensor:
+        """`n` images, (n, C, H, W) in [-1, 1] on the CPU. Image i depends only on (seed, i)."""
+
+    def preview(self, seed: int) -> torch.Tensor:
+        return self.generate(64, seed)
+
+
+class Sampler(Plugin):
+    """An iterative reverse process from noise to image, conditioned on a class label."""
+
+    family = "sampler"
+
+    @abc.abstractmethod
+    def sample(
+        self,
+        labels: torch.Tensor,
+        seed: int,
+        scheduler: str = "ddpm",
+        steps: int | None = None,
+        guidance: float = 0.0,
+    ) -> torch.Tensor:
+        """One image per label, (n, C, H, W) in [-1, 1] on the CPU; deterministic for a seed."""
+
+
+class Adapter(Plugin):
+    """Learns from labelled source and unlabelled target images; predicts target labels."""
+
+    family = "adapter"
+
+    @abc.abstractmethod
+    def predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Class indices, (n,), for images in [-1, 1]."""
+
+    @abc.abstractmethod
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Feature vectors, (n, d), the space the adaptation aligns (for t-SNE pictures)."""
+
+
+FAMILIES: dict[str, type[Plugin]] = {cls.family: cls for cls in (Generator, Sampler, Adapter)}

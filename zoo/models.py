@@ -1,0 +1,62 @@
+"""From a run folder to a shareable weights file, and from a weights file back to a working plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoo import checkpoints
+from zoo.config import PLUGIN_KEY, read_yaml
+from zoo.errors import WeightsError, ZooError
+from zoo.interfaces import Plugin
+from zoo.registry import PluginSpec, Registry
+from zoo.weights import load_module_state, model_metadata, read_model_file, save_tensors, split_state
+
+
+def run_plugin(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
+    """The plugin spec and saved config of a run folder."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.is_file():
+        raise ZooError(f"'{run_dir}' is not a run folder (no config.yaml); pass the --out folder of a `zoo run`")
+    saved = read_yaml(config_file)
+    if PLUGIN_KEY not in saved:
+        raise ZooError(f"{config_file} does not say which plugin made it (no '{PLUGIN_KEY}:' key)")
+    return registry.get(saved[PLUGIN_KEY]), saved
+
+
+def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = None, use_ema: bool = True) -> dict[str, str]:
+    """Write the inference weights of a run's checkpoint (the newest, or `step`) to `out`."""
+    spec, saved = run_plugin(run_dir, registry)
+    config = spec.config(files=[saved])
+    if step is None:
+        checkpoint_dir = checkpoints.latest(run_dir)
+    else:
+        checkpoint_dir = checkpoints.folder(run_dir) / f"{checkpoints.PREFIX}{step:06d}"
+        if not checkpoint_dir.is_dir():
+            have = ", ".join(p.name for p in checkpoints.all_checkpoints(run_dir)) or "none"
+            raise ZooError(f"no checkpoint for step {step} in {run_dir}; checkpoints there: {have}")
+    state = checkpoints.load(checkpoint_dir)
+    from_ema = use_ema and all(name in state.ema for name in spec.plugin_class.export_modules)
+    source = state.ema if from_ema else state.modules
+    tensors = {f"{name}.{key}": t for name in spec.plugin_class.export_modules for key, t in source[name].items()}
+    metadata = model_metadata(
+        spec.name, spec.version, spec.family, config.to_dict(), step=str(state.step), ema=str(from_ema).lower()
+    )
+    save_tensors(out, tensors, metadata)
+    return metadata
+
+
+def load_model(path: Path, registry: Registry, expected_plugin: str | None = None) -> tuple[PluginSpec, Plugin, dict[str, str]]:
+    """Rebuild a plugin from a file written by `zoo export`: its config and weights are in the file."""
+    tensors, metadata, config_dict = read_model_file(path, expected_plugin)
+    spec = registry.get(metadata["plugin"])
+    try:
+        config = spec.config(files=[config_dict])
+    except ZooError as exc:
+        raise WeightsError(
+            f"{path} was written by zoo {metadata.get('zoo_version', '?')} ({spec.name} {metadata.get('plugin_version', '?')}) "
+            f"and its config does not fit this version: {exc}"
+        ) from None
+    plugin = spec.build(config)
+    for name in plugin.export_modules:
+        load_module_state(plugin.modules[name], split_state(tensors, name), f"{path} ({name})")
+    return spec, plugin, metadata
