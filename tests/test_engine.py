@@ -7,7 +7,7 @@ import torch
 
 from conftest import TINY, train_tiny, zoo
 from zoo import checkpoints
-from zoo.engine import ShardedEpochSampler, Trainer
+from zoo.engine import EMA, ShardedEpochSampler, Trainer
 from zoo.interfaces import Generator
 from zoo.registry import PluginSpec
 from zoo.weights import load_tensors
@@ -41,14 +41,16 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(tmp_path):
     # 6 steps straight vs. 3 steps, stop, resume to 6: same weights, same optimizer state, same log.
     # 1797 digits / batch 8 is far from a whole epoch, so use a small epoch to cross its boundary too.
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    train_tiny(straight, 6, "--set", "train.checkpoint_every=3")
-    train_tiny(resumed, 3)
+    train_tiny(straight, 6, "--set", "train.checkpoint_every=3", "--set", "train.ema_decay=0.9")
+    train_tiny(resumed, 3, "--set", "train.ema_decay=0.9")
     result = zoo("run", "dcgan", "--out", resumed, "--resume", "--set", "train.steps=6")
     assert result.exit_code == 0, result.output
     assert "resuming at step 3 of 6" in result.output
 
     (a_weights, a_optim), (b_weights, b_optim) = final_state(straight), final_state(resumed)
     assert_same_tensors(a_weights, b_weights)
+    ema = [load_tensors(checkpoints.latest(run) / "ema.safetensors")[0] for run in (straight, resumed)]
+    assert_same_tensors(*ema)
     for name in ("generator", "discriminator"):
         a_state, b_state = a_optim["optimizers"][name]["state"], b_optim["optimizers"][name]["state"]
         assert a_state.keys() == b_state.keys()
@@ -142,6 +144,13 @@ def test_ema_is_kept_checkpointed_and_exported(tmp_path):
     assert "(EMA weights)" in result.output
     exported, meta = load_tensors(tmp_path / "g.safetensors")
     assert meta["ema"] == "true" and torch.equal(exported[key], ema[key])
+
+
+def test_ema_decay_warms_up_to_its_target():
+    ema = EMA({"m": torch.nn.Linear(1, 1)}, decay=0.999)
+    assert ema.decay_at(0) == pytest.approx(0.1)
+    assert ema.decay_at(90) == pytest.approx(0.91)
+    assert ema.decay_at(100_000) == 0.999
 
 
 def test_bf16_mixed_precision_trains_on_cpu(tmp_path):

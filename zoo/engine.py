@@ -64,17 +64,25 @@ class ShardedEpochSampler(torch.utils.data.Sampler[int]):
 
 
 class EMA:
-    """Exponential moving averages of some modules' weights (buffers are copied as they are)."""
+    """Exponential moving averages of some modules' weights (buffers are copied as they are).
+
+    The decay warms up as min(decay, (1 + t) / (10 + t)) at update t, so that early averages are not
+    dominated by the random initial weights. It depends on the step only, so resume stays exact.
+    """
 
     def __init__(self, modules: dict[str, nn.Module], decay: float):
         self.decay = decay
         self.shadows = {name: copy.deepcopy(m).eval().requires_grad_(False) for name, m in modules.items()}
 
+    def decay_at(self, step: int) -> float:
+        return min(self.decay, (1 + step) / (10 + step))
+
     @torch.no_grad()
-    def update(self, modules: dict[str, nn.Module]) -> None:
+    def update(self, modules: dict[str, nn.Module], step: int) -> None:
+        weight = 1.0 - self.decay_at(step)
         for name, shadow in self.shadows.items():
             live = modules[name]
-            torch._foreach_lerp_(list(shadow.parameters()), list(live.parameters()), 1.0 - self.decay)
+            torch._foreach_lerp_(list(shadow.parameters()), list(live.parameters()), weight)
             for shadow_buffer, live_buffer in zip(shadow.buffers(), live.buffers()):
                 shadow_buffer.copy_(live_buffer)
 
@@ -189,7 +197,7 @@ class Trainer:
         for scheduler in self.schedulers.values():
             scheduler.step()
         if self.ema is not None:
-            self.ema.update(self._unwrapped())
+            self.ema.update(self._unwrapped(), self.step)
         return logs
 
     def _batches(self, sampler: ShardedEpochSampler, loader) -> Iterator:

@@ -1,0 +1,147 @@
+"""Framework overhead: zoo's engine training dcgan against a plain PyTorch loop of the same model,
+batch and data, in the same process.
+
+Both loops run the same algorithm (pytorch/examples dcgan: one generator forward, a discriminator
+update on real + detached fake, a generator update through the frozen discriminator) from the same
+initial weights. Each repetition times `--steps` steps after `--warmup` steps in each loop, and the
+reported figure is the median over repetitions of plain_time / engine_time: 1.0 means no overhead,
+and the target is >= 0.95.
+
+    python benchmarks/engine_overhead.py                      # embedded digits at 64x64
+    python benchmarks/engine_overhead.py --data-root PATH/face/train
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from plugins.dcgan.model import Discriminator, Generator, dcgan_init
+from zoo.data import image_dataset
+from zoo.engine import Trainer
+from zoo.gan import bce_discriminator, bce_generator, frozen
+from zoo.registry import Registry
+
+
+def plain_pytorch_seconds(config, dataset, warmup: int, steps: int) -> float:
+    """pytorch/examples-style DCGAN loop; seconds for `steps` steps after `warmup`."""
+    torch.manual_seed(config.train.seed)
+    m, size = config.model, config.data.image_size
+    G, D = Generator(m.latent_dim, size, m.base_channels), Discriminator(size, m.base_channels)
+    G.apply(dcgan_init)
+    D.apply(dcgan_init)
+    opt_g = torch.optim.Adam(G.parameters(), lr=config.optim.lr_g, betas=tuple(config.optim.betas))
+    opt_d = torch.optim.Adam(D.parameters(), lr=config.optim.lr_d, betas=tuple(config.optim.betas))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=config.train.batch_size, shuffle=True, drop_last=True)
+    batches = iter(loader)
+    for step in range(warmup + steps):
+        if step == warmup:
+            start = time.perf_counter()
+        try:
+            real = next(batches)["image"]
+        except StopIteration:
+            batches = iter(loader)
+            real = next(batches)["image"]
+        fake = G(torch.randn(real.shape[0], m.latent_dim, 1, 1))
+        d_loss = bce_discriminator(D(real), D(fake.detach()))
+        d_loss.backward()
+        opt_d.step()
+        opt_d.zero_grad(set_to_none=True)
+        with frozen(D):
+            g_loss = bce_generator(D(fake))
+            g_loss.backward()
+        opt_g.step()
+        opt_g.zero_grad(set_to_none=True)
+        float(d_loss), float(g_loss)  # a plain loop reads its losses too
+    return time.perf_counter() - start
+
+
+def engine_seconds(spec, config, warmup: int, steps: int) -> float:
+    """The engine's own per-window timing (metrics.jsonl), over the windows after the warmup."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        Trainer(spec, config, run_dir).fit()
+        rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    per_image = config.train.batch_size
+    timed = [r for r in rows if r["step"] > warmup]
+    return sum(config.train.log_every * per_image / r["images_per_s"] for r in timed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="", help="image folder (default: the embedded digits)")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per repetition (a multiple of --warmup)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    if args.steps % args.warmup:
+        parser.error("--steps must be a multiple of --warmup (the engine logs in windows of --warmup steps)")
+
+    spec = Registry.discover().get("dcgan")
+    config = spec.config(
+        overrides=[
+            f"data.root={args.data_root}",
+            f"data.image_size={args.image_size}",
+            f"train.batch_size={args.batch_size}",
+            f"train.steps={args.warmup + args.steps}",
+            f"train.log_every={args.warmup}",
+            "train.sample_every=0",
+            "train.checkpoint_every=0",
+        ]
+    )
+    dataset = image_dataset(config.data)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    print(f"dcgan {args.image_size}x{args.image_size}, batch {args.batch_size}, {args.steps} timed steps x {args.repeats}, {device}")
+
+    ratios, plain_times, engine_times = [], [], []
+    for repeat in range(args.repeats):
+        engine = engine_seconds(spec, config, args.warmup, args.steps)
+        plain = plain_pytorch_seconds(config, dataset, args.warmup, args.steps)
+        ratios.append(plain / engine)
+        plain_times.append(plain / args.steps)
+        engine_times.append(engine / args.steps)
+        print(f"  repeat {repeat + 1}: plain {plain / args.steps * 1000:.1f} ms/step, engine {engine / args.steps * 1000:.1f} ms/step, ratio {plain / engine:.3f}")
+
+    result = {
+        "benchmark": "engine_overhead",
+        "plugin": "dcgan",
+        "date": datetime.date.today().isoformat(),
+        "device": device if device == "cpu" else torch.cuda.get_device_name(),
+        "cpu_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "data": args.data_root or "embedded digits",
+        "image_size": args.image_size,
+        "batch_size": args.batch_size,
+        "timed_steps": args.steps,
+        "repeats": args.repeats,
+        "plain_ms_per_step_median": round(statistics.median(plain_times) * 1000, 2),
+        "engine_ms_per_step_median": round(statistics.median(engine_times) * 1000, 2),
+        "ratio_plain_over_engine_median": round(statistics.median(ratios), 4),
+        "ratios": [round(r, 4) for r in ratios],
+        "target": ">= 0.95",
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / f"engine_overhead-{result['date']}-{device}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(
+        "| plugin | device | data | size | batch | plain ms/step | engine ms/step | ratio (plain/engine, median of "
+        f"{args.repeats}) |\n|---|---|---|---|---|---|---|---|\n"
+        f"| dcgan | {result['device']} ({result['cpu_threads']} threads) | {result['data']} | {args.image_size} | {args.batch_size} "
+        f"| {result['plain_ms_per_step_median']} | {result['engine_ms_per_step_median']} | {result['ratio_plain_over_engine_median']} |\n"
+    )
+    print(f"median ratio plain/engine: {result['ratio_plain_over_engine_median']} (target >= 0.95) -> {stem}.json")
+
+
+if __name__ == "__main__":
+    main()
