@@ -50,6 +50,9 @@ class CountingStep:
     def optimize(self, name, loss):
         self.updates.append(name)
 
+    def unwrap(self, module):
+        return module
+
 
 @pytest.mark.parametrize("n_critic, expected_generator_steps", [(1, 10), (5, 2), (3, 3)])
 def test_discriminator_steps_per_generator_step(n_critic, expected_generator_steps):

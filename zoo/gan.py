@@ -115,8 +115,11 @@ class GAN(Generator):
         logs = {"loss_d": d_loss.detach()}
 
         if update_generator:
-            with frozen(D):
-                g_loss = self.generator_loss(D(fake))
+            # D is frozen here. Its DDP wrapper would wait for gradients that never come, so the
+            # generator's loss goes through the bare module.
+            bare_D = step.unwrap(D)
+            with frozen(bare_D):
+                g_loss = self.generator_loss(bare_D(fake))
                 step.optimize("generator", g_loss)
             logs["loss_g"] = g_loss.detach()
         return logs

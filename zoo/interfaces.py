@@ -38,6 +38,10 @@ class TrainStep:
     def device(self) -> torch.device:
         return self.accelerator.device
 
+    def unwrap(self, module: nn.Module) -> nn.Module:
+        """The module without its multi-GPU wrapper, for a forward pass whose parameters get no update."""
+        return self.accelerator.unwrap_model(module)
+
     def optimize(self, optimizer: str, loss: torch.Tensor) -> None:
         # backward -> step -> zero_grad, in this order: Accelerate skips step and zero_grad on
         # micro-batches that only accumulate, so zeroing first would wipe the accumulated gradients.
