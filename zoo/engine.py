@@ -192,7 +192,7 @@ class Trainer:
         for micro in range(t.grad_accum):
             batch = send_to_device(next(batches), acc.device)
             torch.manual_seed(step_seed(t.seed, self.step, micro, acc.process_index))
-            with acc.accumulate(*modules):
+            with acc.accumulate(*modules):  # the log shows the last micro-batch's values
                 logs = self.plugin.training_step(batch, TrainStep(self.step, acc, self.optimizers))
         for scheduler in self.schedulers.values():
             scheduler.step()

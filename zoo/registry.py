@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
@@ -23,7 +22,7 @@ from zoo.interfaces import FAMILIES, Plugin
 
 ENTRY_POINT_GROUP = "zoo.plugins"
 # The built-in registry sits at the top of the source tree, beside zoo/ and plugins/.
-BUILTIN_REGISTRY = Path(os.environ.get("ZOO_REGISTRY", Path(__file__).resolve().parent.parent / "registry.yaml"))
+BUILTIN_REGISTRY = Path(__file__).resolve().parent.parent / "registry.yaml"
 
 
 @dataclass
