@@ -71,6 +71,16 @@ def test_grid_of_the_first_32(exported, tmp_path):
     assert grid.size == (2 + 8 * 18, 2 + 4 * 18)  # 8 x 4 tiles of 16px with 2px padding
 
 
+def test_exported_file_is_readable_by_others_like_any_new_file(exported):
+    import os
+    import stat
+
+    weights, _ = exported
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(weights.stat().st_mode) == 0o666 & ~umask
+
+
 def test_metadata_rebuilds_the_model_alone(exported):
     from safetensors import safe_open
 
