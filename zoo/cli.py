@@ -186,5 +186,134 @@ def sample(name, weights, n, seed, out_dir, grid, batch_size, device):
         click.echo(f"wrote {grid}")
 
 
+def _load_adapter(weights: str, name: str | None, overrides=()):
+    from zoo.models import load_model
+
+    spec, plugin, metadata = load_model(Path(weights), _registry(), expected_plugin=name, overrides=overrides)
+    if spec.family != "adapter":
+        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; this command needs an adapter (e.g. dann)")
+    return spec, plugin, metadata
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="A file written by `zoo export`.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="A folder of images, or an HW2 domain folder (its data/ is used).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The CSV to write (image_name,label).")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+def predict(name, weights, data_dir, out, device):
+    """Predict the digit in every image of a folder: the HW2 hw2_3.sh contract.
+
+    \b
+    zoo predict dann --weights dann-usps.safetensors --data hw2_data/digits/usps/data --out pred.csv
+    zoo eval adapt --predictions pred.csv --labels hw2_data/digits/usps/val.csv
+    """
+    from zoo.data.digits import load_image_folder
+    from zoo.metrics.accuracy import predictions, write_predictions
+
+    spec, plugin, _ = _load_adapter(weights, name)
+    images = load_image_folder(Path(data_dir), plugin.config.data.image_size)
+    plugin.to(_device(device))
+    labels = predictions(plugin, images)
+    write_predictions(out, images.names, labels)
+    click.echo(f"wrote {out}: {len(labels)} predictions for {images.source}")
+
+
+@cli.group("eval")
+def evaluate():
+    """Measure quality: adaptation accuracy, ..."""
+
+
+@evaluate.command("adapt")
+@click.option("--weights", type=click.Path(dir_okay=False), help="An adapter's file written by `zoo export`.")
+@click.option("--data-root", help="Folder holding the domain folders (default: the one the model was trained with).")
+@click.option("--target", help="Domain to score (default: the model's data.target).")
+@click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val"]))
+@click.option("--tsne", "tsne_dir", type=click.Path(file_okay=False),
+              help="Also write tsne_class.png and tsne_domain.png: source and target features of --split.")
+@click.option("--tsne-points", default=1000, show_default=True, help="Images per domain in the t-SNE pictures.")
+@click.option("--predictions", type=click.Path(dir_okay=False), help="Score a CSV from `zoo predict` instead of --weights.")
+@click.option("--labels", type=click.Path(dir_okay=False), help="With --predictions: the labelled CSV, e.g. usps/val.csv.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Also write the result as JSON.")
+@click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if available).")
+def evaluate_adapt(weights, data_root, target, split, tsne_dir, tsne_points, predictions, labels, json_out, device):
+    """Accuracy of an adapter on a labelled target split (the HW2 DANN table's figure).
+
+    \b
+    zoo eval adapt --weights dann-usps.safetensors --data-root hw2_data/digits
+    zoo eval adapt --weights dann-usps.safetensors --target mnist --tsne out/tsne
+    zoo eval adapt --predictions pred.csv --labels hw2_data/digits/usps/val.csv
+    """
+    import json
+
+    from zoo.metrics.accuracy import csv_accuracy
+
+    if predictions or labels:
+        if not (predictions and labels) or weights:
+            raise ZooError("score a CSV with both --predictions and --labels (and no --weights)")
+        correct, total = csv_accuracy(predictions, labels)
+        result = {"accuracy": correct / total, "correct": correct, "count": total, "predictions": predictions, "labels": labels}
+    elif weights:
+        result = _score_adapter(weights, data_root, target, split, tsne_dir, tsne_points, _device(device))
+    else:
+        raise ZooError("give --weights FILE (a model to run) or --predictions CSV --labels CSV (predictions to score)")
+    click.echo(f"accuracy {result['accuracy']:.2%} ({result['correct']}/{result['count']})")
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(result, indent=2) + "\n")
+        click.echo(f"wrote {json_out}")
+
+
+def _score_adapter(weights, data_root, target, split, tsne_dir, tsne_points, device) -> dict:
+    from zoo.metrics.accuracy import predictions
+    from zoo.viz import adaptation_tsne
+
+    overrides = [f"data.root={data_root}"] * bool(data_root) + [f"data.target={target}"] * bool(target)
+    spec, plugin, metadata = _load_adapter(weights, None, overrides)
+    plugin.to(device)
+    domain = plugin.domain("target", split)
+    correct = int((predictions(plugin, domain) == domain.labels).sum())
+    click.echo(f"{spec.name} (step {metadata.get('step', '?')}) on {domain.describe()}")
+    result = {
+        "accuracy": correct / len(domain), "correct": correct, "count": len(domain), "plugin": spec.name,
+        "weights": str(weights), "step": metadata.get("step"), "target": domain.name, "split": split, "data": domain.source,
+    }
+    if tsne_dir:
+        paths = adaptation_tsne(plugin, plugin.domain("source", split), domain, tsne_dir, tsne_points)
+        click.echo("wrote " + ", ".join(map(str, paths)))
+    return result
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--data-root", type=click.Path(file_okay=False), help="The data the benchmark trains and scores on.")
+@click.option("--quick", is_flag=True, help="A short version, minutes on a CPU.")
+@click.option("--steps", type=int, help="Training steps per model (default: the plugin's, or its quick setting).")
+@click.option("--out", "out_dir", default="benchmarks/results", show_default=True, type=click.Path(file_okay=False))
+def benchmark(name, data_root, quick, steps, out_dir):
+    """Run a plugin's benchmark and write its results (JSON + markdown) to --out.
+
+    \b
+    zoo benchmark dann --data-root hw2_data/digits      the HW2 DANN table, t-SNE pictures
+    """
+    import importlib
+
+    spec = _registry().get(name)
+    target = getattr(spec.plugin_class, "benchmark", None)
+    if not target:
+        raise ZooError(f"'{name}' has no benchmark yet")
+    module, function = target.split(":")
+    runner = getattr(importlib.import_module(module), function)
+    for path in runner(data_root=data_root, out_dir=Path(out_dir), quick=quick, steps=steps):
+        click.echo(f"wrote {path}")
+
+
 def main():
     cli(prog_name="zoo")

@@ -173,7 +173,7 @@ class Trainer:
                     row = log.flush(self.step, images_per_step)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "step"}, refresh=False)
                 if t.sample_every and self.step % t.sample_every == 0:
-                    self._save_preview()
+                    self._preview_and_evaluate(log, bar)
                 if t.checkpoint_every and self.step % t.checkpoint_every == 0:
                     self._save()
                     last_saved = self.step
@@ -181,7 +181,7 @@ class Trainer:
         if self.step != last_saved:
             self._save()
         if not t.sample_every or self.step % t.sample_every:
-            self._save_preview()
+            self._preview_and_evaluate(log, bar)
         if stop.requested:
             acc.print(f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume")
         return checkpoints.latest(self.run_dir)
@@ -292,13 +292,17 @@ class Trainer:
         return modules
 
     @torch.no_grad()
-    def _save_preview(self) -> None:
+    def _preview_and_evaluate(self, log: "MetricLog", bar: tqdm) -> None:
         if not self.accelerator.is_main_process:
             return
         with self.plugin.modules_swapped(self.inference_modules()), restored_train_mode(self._unwrapped()):
             images = self.plugin.preview(seed=self.config.train.seed)
+            scores = self.plugin.evaluate()
         if images is not None:
             save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png")
+        if scores:
+            log.record(self.step, scores)
+            bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
 
     def _banner(self, resume: bool) -> str:
         t = self.config.train
@@ -346,6 +350,12 @@ class MetricLog:
             self.sums[key] = self.sums.get(key, 0) + value
             self.counts[key] = self.counts.get(key, 0) + 1
         self.steps += 1
+
+    def record(self, step: int, values: dict[str, float]) -> None:
+        """A line of its own, e.g. validation scores."""
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in values.items()}}) + "\n")
 
     def flush(self, step: int, images_per_step: int) -> dict[str, float]:
         elapsed = time.perf_counter() - self.window_start

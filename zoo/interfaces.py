@@ -92,6 +92,10 @@ class Plugin(abc.ABC):
         """Images in [-1, 1] for the run's preview grid, or None if the family has no pictures."""
         return None
 
+    def evaluate(self) -> dict[str, float]:
+        """Quality figures on held-out data, logged with each preview (train.sample_every)."""
+        return {}
+
     # --- shared helpers -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -158,6 +162,11 @@ class Adapter(Plugin):
     @abc.abstractmethod
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Feature vectors, (n, d), the space the adaptation aligns (for t-SNE pictures)."""
+
+    @abc.abstractmethod
+    def domain(self, which: str, split: str):
+        """The labelled `split` ("train" | "val") of the "source" or "target" domain in its config,
+        as a zoo.data.digits.DigitDomain."""
 
 
 FAMILIES: dict[str, type[Plugin]] = {cls.family: cls for cls in (Generator, Sampler, Adapter)}

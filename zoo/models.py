@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from zoo import checkpoints
 from zoo.config import PLUGIN_KEY, read_yaml
@@ -45,8 +46,11 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
     return metadata
 
 
-def load_model(path: Path, registry: Registry, expected_plugin: str | None = None) -> tuple[PluginSpec, Plugin, dict[str, str]]:
-    """Rebuild a plugin from a file written by `zoo export`: its config and weights are in the file."""
+def load_model(
+    path: Path, registry: Registry, expected_plugin: str | None = None, overrides: Sequence[str] = ()
+) -> tuple[PluginSpec, Plugin, dict[str, str]]:
+    """Rebuild a plugin from a file written by `zoo export`: its config and weights are in the file.
+    `overrides` (KEY=VALUE) change what does not touch the weights, e.g. data.root."""
     tensors, metadata, config_dict = read_model_file(path, expected_plugin)
     spec = registry.get(metadata["plugin"])
     try:
@@ -56,6 +60,8 @@ def load_model(path: Path, registry: Registry, expected_plugin: str | None = Non
             f"{path} was written by zoo {metadata.get('zoo_version', '?')} ({spec.name} {metadata.get('plugin_version', '?')}) "
             f"and its config does not fit this version: {exc}"
         ) from None
+    if overrides:
+        config = spec.config(files=[config_dict], overrides=overrides)
     plugin = spec.build(config)
     for name in plugin.export_modules:
         load_module_state(plugin.modules[name], split_state(tensors, name), f"{path} ({name})")

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision.utils import make_grid
@@ -41,3 +42,55 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=2, pad_value=1.0)
     Image.fromarray(to_uint8(grid.unsqueeze(0))[0].numpy()).save(path)
     return path
+
+
+def tsne_plots(
+    features: torch.Tensor, classes: torch.Tensor, domains: torch.Tensor, domain_names: Sequence[str],
+    out_dir: str | Path, title: str, seed: int = 0,
+) -> list[Path]:
+    """Two t-SNE scatter plots of the same 2-D embedding: coloured by digit class and by domain."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    x = features.float().numpy()
+    # PCA to 50 dimensions first: the usual speed-up, and it removes noise before the neighbour search.
+    x = PCA(n_components=min(50, *x.shape), random_state=seed).fit_transform(x)
+    xy = TSNE(n_components=2, init="pca", perplexity=min(30.0, (len(x) - 1) / 3), random_state=seed).fit_transform(x)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for kind, values, names, cmap in (
+        ("class", classes, [str(i) for i in range(10)], "tab10"),
+        ("domain", domains, list(domain_names), "coolwarm"),
+    ):
+        fig, ax = plt.subplots(figsize=(6, 6), dpi=120)
+        colours = plt.get_cmap(cmap)(np.linspace(0, 1, len(names)) if kind == "domain" else np.arange(10))
+        for index, name in enumerate(names):
+            mask = values.numpy() == index
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=3, color=colours[index], label=name, alpha=0.7)
+        ax.set_title(f"{title}: by {kind}")
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.legend(markerscale=4, fontsize=8, loc="best", ncols=2 if kind == "class" else 1)
+        fig.tight_layout()
+        path = out_dir / f"tsne_{kind}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def adaptation_tsne(adapter, source, target, out_dir: str | Path, points: int = 1000, seed: int = 0) -> list[Path]:
+    """t-SNE of an Adapter's features for up to `points` images of each of two DigitDomains."""
+    from zoo.metrics.accuracy import features
+
+    picked = [torch.randperm(len(d), generator=torch.Generator().manual_seed(seed))[:points] for d in (source, target)]
+    feats = torch.cat([features(adapter, d.images[i]) for d, i in zip((source, target), picked)])
+    classes = torch.cat([d.labels[i] for d, i in zip((source, target), picked)])
+    domains = torch.cat([torch.full((len(i),), k) for k, i in enumerate(picked)])
+    title = f"{source.name} -> {target.name}"
+    return tsne_plots(feats, classes, domains, [f"{source.name} (source)", f"{target.name} (target)"], out_dir, title, seed)

@@ -1,0 +1,226 @@
+"""Digit domains for domain adaptation: MNIST-M, SVHN, USPS, MNIST, in the formats users already have.
+
+A *domain* is a name under a data root. It is found, in this order, as
+- the HW2 layout:  <root>/<name>/data/*.png with <root>/<name>/train.csv and val.csv (image_name,label);
+- USPS HDF5:       <root>/<name>/usps.h5 or <root>/<name>.h5 (groups train/test, each with data/target);
+- SVHN .mat:       <root>/<name>/train_32x32.mat and test_32x32.mat (X: HxWx3xN, y: 1-10, 10 means 0).
+The split "val" is the native files' "test" split. Every domain comes out as uint8 RGB images of one
+size (grey digits are repeated over three channels), held in memory: these sets are small, and
+decoding PNGs once beats decoding them every epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from zoo.errors import DataError
+
+SPLITS = ("train", "val")
+NATIVE_SPLIT = {"train": "train", "val": "test"}
+
+
+@dataclass(frozen=True)
+class DigitDomain:
+    """One split of one domain: images (N, 3, S, S) uint8, labels (N,) int64, file names (N,)."""
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    names: tuple[str, ...]
+    source: str  # where it was read from, for messages
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def describe(self) -> str:
+        size = self.images.shape[-1]
+        return f"{self.name}/{self.split}: {len(self)} images {size}x{size} from {self.source}"
+
+
+def _as_rgb_uint8(images: np.ndarray, size: int) -> torch.Tensor:
+    """(N, H, W) or (N, H, W, 3) uint8 -> (N, 3, size, size) uint8, resized with antialiasing if needed."""
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = x.round().clamp(0, 255)
+    return x.to(torch.uint8).contiguous()
+
+
+def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if not rows or not {"image_name", "label"} <= set(rows[0]):
+        raise DataError(f"{path} must be a CSV with the header 'image_name,label' (HW2 layout) and at least one row")
+    try:
+        return [(row["image_name"], int(row["label"])) for row in rows]
+    except (TypeError, ValueError):
+        raise DataError(f"{path} has a label that is not a whole number; labels must be 0-9") from None
+
+
+def _load_image(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise DataError(f"{path} is listed in the label CSV but does not exist") from None
+    except (UnidentifiedImageError, OSError) as exc:
+        raise DataError(f"cannot read image {path}: {exc}; remove or replace the file") from None
+
+
+def _resized(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+
+
+def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
+    """<folder>/data/*.png listed in <folder>/<split>.csv."""
+    rows = _read_labels_csv(folder / f"{split}.csv")
+    images = np.stack([_resized(_load_image(folder / "data" / name), size) for name, _ in rows])
+    labels = torch.tensor([label for _, label in rows], dtype=torch.int64)
+    return DigitDomain(folder.name, split, _as_rgb_uint8(images, size), labels, tuple(n for n, _ in rows), str(folder))
+
+
+def load_image_folder(folder: Path, size: int) -> DigitDomain:
+    """Every image file in a folder, unlabelled (label -1), sorted by name: what `zoo predict` reads.
+    Given an HW2 domain folder, its data/ subfolder is used."""
+    from zoo.data.images import IMAGE_SUFFIXES
+
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"'{folder}' is not a folder; point it at a folder of digit images")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files and (folder / "data").is_dir():
+        return load_image_folder(folder / "data", size)
+    if not files:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in '{folder}'")
+    images = np.stack([_resized(_load_image(p), size) for p in files])
+    labels = torch.full((len(files),), -1, dtype=torch.int64)
+    return DigitDomain(folder.name, "unlabelled", _as_rgb_uint8(images, size), labels, tuple(p.name for p in files), str(folder))
+
+
+def load_usps_h5(path: Path, split: str, size: int, name: str = "usps") -> DigitDomain:
+    """The common `usps.h5`: groups train/test with `data` (N, 256) floats in [0, 1] and `target`."""
+    import h5py
+
+    group = NATIVE_SPLIT[split]
+    try:
+        with h5py.File(path, "r") as f:
+            data, target = np.asarray(f[group]["data"]), np.asarray(f[group]["target"])
+    except (OSError, KeyError) as exc:
+        raise DataError(f"{path} is not a USPS HDF5 file with groups train/test holding data/target: {exc}") from None
+    side = int(round(np.sqrt(data.shape[1]))) if data.ndim == 2 else data.shape[-1]
+    grey = data.reshape(len(data), side, side)
+    grey = (grey * 255.0 if grey.max() <= 1.0 else grey).round().clip(0, 255).astype(np.uint8)
+    labels = torch.from_numpy(target.astype(np.int64).reshape(-1))
+    names = tuple(f"{group}_{i:05d}" for i in range(len(labels)))
+    return DigitDomain(name, split, _as_rgb_uint8(grey, size), labels, names, str(path))
+
+
+def load_svhn_mat(path: Path, split: str, size: int, name: str = "svhn") -> DigitDomain:
+    """SVHN's cropped-digit .mat: X (32, 32, 3, N) uint8, y (N, 1) in 1..10 where 10 is the digit 0."""
+    from scipy.io import loadmat
+
+    try:
+        mat = loadmat(path)
+        X, y = mat["X"], mat["y"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{path} is not an SVHN .mat file with arrays X and y: {exc}") from None
+    images = np.transpose(X, (3, 0, 1, 2))
+    labels = torch.from_numpy(y.astype(np.int64).reshape(-1) % 10)
+    names = tuple(f"{path.stem}_{i:05d}" for i in range(len(labels)))
+    return DigitDomain(name, split, _as_rgb_uint8(images, size), labels, names, str(path))
+
+
+def available_domains(root: Path) -> list[str]:
+    """Domain names found under a data root, in any supported format."""
+    if not root.is_dir():
+        return []
+    found = set()
+    for entry in root.iterdir():
+        if entry.is_dir() and ((entry / "train.csv").is_file() or (entry / "usps.h5").is_file()
+                               or (entry / "train_32x32.mat").is_file()):
+            found.add(entry.name)
+        elif entry.suffix == ".h5":
+            found.add(entry.stem)
+    return sorted(found)
+
+
+@lru_cache(maxsize=16)
+def load_domain(root: str, name: str, split: str, size: int) -> DigitDomain:
+    """One split of the domain `name` under `root`, in whichever supported format is there."""
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")
+    base = Path(root).expanduser()
+    if not base.is_dir():
+        raise DataError(f"data.root '{base}' is not a folder; point it at the folder holding the domain folders (e.g. hw2_data/digits)")
+    folder = base / name
+    if (folder / "train.csv").is_file() or (folder / "val.csv").is_file():
+        if not (folder / f"{split}.csv").is_file():
+            raise DataError(f"{folder} has no {split}.csv (HW2 layout needs train.csv and val.csv beside data/)")
+        return load_hw2(folder, split, size)
+    for h5 in (folder / "usps.h5", base / f"{name}.h5"):
+        if h5.is_file():
+            return load_usps_h5(h5, split, size, name)
+    mat = folder / f"{NATIVE_SPLIT[split]}_32x32.mat"
+    if mat.is_file():
+        return load_svhn_mat(mat, split, size, name)
+    found = available_domains(base)
+    raise DataError(
+        f"no domain '{name}' under {base}; found: {', '.join(found) or 'none'}. A domain is a folder in the HW2 "
+        "layout (data/ + train.csv + val.csv), a USPS usps.h5, or SVHN train_32x32.mat/test_32x32.mat"
+    )
+
+
+class LabelledDigits(torch.utils.data.Dataset):
+    """{"image": float (3, S, S) in [-1, 1], "label": int64} from a DigitDomain."""
+
+    def __init__(self, domain: DigitDomain):
+        self.domain = domain
+
+    def __len__(self) -> int:
+        return len(self.domain)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"image": self.domain.images[index].float().div(127.5).sub(1.0), "label": self.domain.labels[index]}
+
+    def describe(self) -> str:
+        return self.domain.describe()
+
+
+class DomainPairs(torch.utils.data.Dataset):
+    """Labelled source images beside unlabelled target images, for adaptation.
+
+    Item i pairs source i mod Ns with target i mod Nt, so one epoch of shuffled indices covers the
+    larger domain once and the smaller one at least once. Target labels are not kept: nothing
+    downstream can use them by accident.
+    """
+
+    def __init__(self, source: DigitDomain, target: DigitDomain):
+        self.source = LabelledDigits(source)
+        self.target_images = target.images
+        self.target = target
+
+    def __len__(self) -> int:
+        return max(len(self.source), len(self.target_images))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        item = self.source[index % len(self.source)]
+        target = self.target_images[index % len(self.target_images)].float().div(127.5).sub(1.0)
+        return {"image": item["image"], "label": item["label"], "target_image": target}
+
+    def describe(self) -> str:
+        return f"source {self.source.describe()}; target (labels unused) {self.target.describe()}"

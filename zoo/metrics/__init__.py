@@ -1,0 +1,1 @@
+"""Quality metrics: classifier accuracy (adaptation), ..."""

@@ -1,0 +1,61 @@
+"""Accuracy of an Adapter's predictions, and its features for pictures."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from zoo.data.digits import DigitDomain
+from zoo.errors import DataError
+from zoo.interfaces import Adapter
+from zoo.weights import atomic_write
+
+
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float in [-1, 1]."""
+    return images.float().div(127.5).sub(1.0)
+
+
+@torch.no_grad()
+def predictions(adapter: Adapter, domain: DigitDomain, batch_size: int = 1024) -> torch.Tensor:
+    return torch.cat([adapter.predict(to_model_range(chunk)) for chunk in domain.images.split(batch_size)])
+
+
+@torch.no_grad()
+def features(adapter: Adapter, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    return torch.cat([adapter.embed(to_model_range(chunk)) for chunk in images.split(batch_size)])
+
+
+def domain_accuracy(adapter: Adapter, domain: DigitDomain) -> float:
+    return (predictions(adapter, domain) == domain.labels).float().mean().item()
+
+
+def write_predictions(path: str | Path, names: Sequence[str], labels: torch.Tensor) -> Path:
+    """`image_name,label` rows, the HW2 prediction CSV."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{name},{int(label)}\n" for name, label in zip(names, labels.tolist(), strict=True))
+    atomic_write(path, lambda tmp: Path(tmp).write_text("image_name,label\n" + rows))
+    return path
+
+
+def _csv_labels(path: Path) -> dict[str, int]:
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        return {row["image_name"]: int(row["label"]) for row in rows}
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path} is not a CSV with the header 'image_name,label' and whole-number labels ({exc})") from None
+
+
+def csv_accuracy(predictions_csv: str | Path, labels_csv: str | Path) -> tuple[int, int]:
+    """(correct, total) of a prediction CSV against a labelled CSV, matched by image_name."""
+    predicted, truth = _csv_labels(Path(predictions_csv)), _csv_labels(Path(labels_csv))
+    missing = truth.keys() - predicted.keys()
+    if missing:
+        example = sorted(missing)[0]
+        raise DataError(f"{predictions_csv} has no prediction for {len(missing)} of the {len(truth)} images in {labels_csv} (e.g. {example})")
+    return sum(predicted[name] == label for name, label in truth.items()), len(truth)
