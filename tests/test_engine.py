@@ -194,3 +194,13 @@ def test_two_process_data_parallel_training(tmp_path):
     assert "batch 8x1x2" in done.stdout  # two processes, one banner (the main process prints)
     assert done.stdout.count("done: step 4") == 1
     assert [p.name for p in checkpoints.all_checkpoints(run)] == ["step_000004"]
+
+
+def test_time_limit_stops_with_a_checkpoint_that_resumes(tmp_path):
+    run = tmp_path / "run"
+    result = train_tiny(run, 10_000, "--set", "train.time_limit_min=0.002")  # about 0.1 s
+    assert "train.time_limit_min=0.002 reached" in result.output
+    stopped_at = checkpoints.step_of(checkpoints.latest(run))
+    assert 0 < stopped_at < 10_000
+    resumed = zoo("run", "dcgan", "--out", run, "--resume", "--set", f"train.steps={stopped_at + 2}", "--set", "train.time_limit_min=0")
+    assert resumed.exit_code == 0 and checkpoints.step_of(checkpoints.latest(run)) == stopped_at + 2

@@ -124,7 +124,7 @@ def validate_train_config(config: Config) -> None:
     for key in ("steps", "batch_size", "grad_accum", "log_every"):
         if t[key] < 1:
             raise ConfigError(f"train.{key} must be at least 1, got {t[key]}")
-    for key in ("checkpoint_every", "sample_every", "keep_checkpoints"):
+    for key in ("checkpoint_every", "sample_every", "keep_checkpoints", "time_limit_min"):
         if t[key] < 0:
             raise ConfigError(f"train.{key} must be 0 or more, got {t[key]}")
     if not 0.0 <= t.ema_decay < 1.0:
@@ -163,8 +163,14 @@ class Trainer:
         bar = tqdm(total=t.steps, initial=self.step, disable=not acc.is_main_process, unit="step", dynamic_ncols=True,
                    mininterval=0.5 if sys.stderr.isatty() else 30)
         last_saved = self.step if resume else -1
+        deadline = time.monotonic() + t.time_limit_min * 60 if t.time_limit_min > 0 else float("inf")
+        out_of_time = False
         with StopRequest() as stop:
             while self.step < t.steps and not stop.requested:
+                # Every process must agree to stop at the same step, so the main process decides.
+                out_of_time = deadline != float("inf") and self._broadcast_flag(time.monotonic() > deadline)
+                if out_of_time:
+                    break
                 logs = self._train_one_step(batches)
                 self.step += 1
                 bar.update(1)
@@ -182,9 +188,18 @@ class Trainer:
             self._save()
         if not t.sample_every or self.step % t.sample_every:
             self._preview_and_evaluate(log, bar)
-        if stop.requested:
+        if out_of_time:
+            acc.print(f"train.time_limit_min={t.time_limit_min} reached at step {self.step}")
+        if stop.requested or out_of_time:
             acc.print(f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume")
         return checkpoints.latest(self.run_dir)
+
+    def _broadcast_flag(self, flag: bool) -> bool:
+        if self.accelerator.num_processes == 1:
+            return flag
+        from accelerate.utils import broadcast
+
+        return bool(broadcast(torch.tensor([flag], device=self.accelerator.device)).item())
 
     def _train_one_step(self, batches: Iterator) -> dict[str, torch.Tensor]:
         acc, t = self.accelerator, self.config.train

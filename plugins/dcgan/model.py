@@ -44,15 +44,19 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+    """`critic=True` drops BatchNorm and the Sigmoid: the WGAN-GP critic, whose gradient penalty is
+    per-sample (BatchNorm would mix samples) and whose scores are unbounded."""
+
+    def __init__(self, image_size: int = 64, base_channels: int = 64, channels: int = 3, critic: bool = False):
         super().__init__()
         stages = stride2_stages(image_size)
         width = base_channels
         layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for _ in range(stages - 1):
-            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width * 2), nn.LeakyReLU(0.2, inplace=True)]
+            norm = [] if critic else [nn.BatchNorm2d(width * 2)]
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=False), *norm, nn.LeakyReLU(0.2, inplace=True)]
             width *= 2
-        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False), nn.Sigmoid()]
+        layers += [nn.Conv2d(width, 1, 4, 1, 0, bias=False)] + ([] if critic else [nn.Sigmoid()])
         self.main = nn.Sequential(*layers)
 
     def forward(self, x):

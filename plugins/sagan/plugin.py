@@ -1,0 +1,27 @@
+"""The sagan plugin: spectral norm + self-attention, hinge loss, two time-scale learning rates."""
+
+from __future__ import annotations
+
+import torch
+
+from plugins.sagan.model import Discriminator, Generator
+from zoo.gan import GAN
+
+
+class SAGAN(GAN):
+    """SAGAN (Zhang et al. 2018): spectral norm and self-attention in both networks, hinge loss."""
+
+    def build_modules(self) -> dict[str, torch.nn.Module]:
+        model, size = self.config.model, self.config.data.image_size
+        return {
+            "generator": Generator(model.latent_dim, size, model.base_channels),
+            "discriminator": Discriminator(size, model.base_channels),
+        }
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        # TTUR (Heusel et al. 2017): D learns 4x faster than G instead of taking several steps per G step.
+        optim = self.config.optim
+        return {
+            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
+            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
+        }
