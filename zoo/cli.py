@@ -353,9 +353,10 @@ def benchmark(name, data_root, quick, steps, out_dir):
     import importlib
 
     spec = _registry().get(name)
-    target = getattr(spec.plugin_class, "benchmark", None)
+    target = spec.plugin_class.benchmark
     if not target:
-        raise ZooError(f"'{name}' has no benchmark yet")
+        raise ZooError(f"'{name}' has no benchmark spec yet (plugins with one: "
+                       + ", ".join(s.name for s in _registry().specs() if not s.load_error and s.plugin_class.benchmark) + ")")
     module, function = target.split(":")
     runner = getattr(importlib.import_module(module), function)
     for path in runner(data_root=data_root, out_dir=Path(out_dir), quick=quick, steps=steps):

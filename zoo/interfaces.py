@@ -59,6 +59,8 @@ class Plugin(abc.ABC):
     ema_modules: ClassVar[tuple[str, ...]] = ()
     # Modules inference needs: what `zoo export` writes and `zoo sample` / `zoo predict` load.
     export_modules: ClassVar[tuple[str, ...]] = ()
+    # "module:function" that `zoo benchmark NAME` runs: function(data_root, out_dir, quick, steps) -> paths written.
+    benchmark: ClassVar[str | None] = None
 
     def __init__(self, config: Config):
         self.config = config
