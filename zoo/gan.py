@@ -1,8 +1,8 @@
 """What every GAN plugin shares: named losses, the discriminator/generator alternation, sampling.
 
-A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}) and
-`configure_optimizers`; the loss (`gan.loss`) and the number of discriminator steps per generator
-step (`gan.n_critic`) come from its config. Losses take discriminator outputs and return scalars.
+A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}); the
+loss (`gan.loss`), the number of discriminator steps per generator step (`gan.n_critic`) and the two
+Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its config. Losses take discriminator outputs and return scalars.
 """
 
 from __future__ import annotations
@@ -95,6 +95,14 @@ class GAN(Generator):
 
     def train_dataset(self) -> torch.utils.data.Dataset:
         return image_dataset(self.config.data)
+
+    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per network, from optim.lr_g, optim.lr_d and optim.betas (override for others)."""
+        optim = self.config.optim
+        return {
+            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
+            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
+        }
 
     def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
         """Extra discriminator loss term (e.g. a gradient penalty); none by default."""

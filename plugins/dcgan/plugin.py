@@ -18,10 +18,3 @@ class DCGAN(GAN):
         generator.apply(dcgan_init)
         discriminator.apply(dcgan_init)
         return {"generator": generator, "discriminator": discriminator}
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        optim = self.config.optim
-        return {
-            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
-            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
-        }

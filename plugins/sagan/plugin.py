@@ -1,4 +1,8 @@
-"""The sagan plugin: spectral norm + self-attention, hinge loss, two time-scale learning rates."""
+"""The sagan plugin: spectral norm + self-attention, hinge loss, two time-scale learning rates.
+
+TTUR (Heusel et al. 2017): D learns 4x faster than G (optim.lr_d = 4 x optim.lr_g in default.yaml)
+instead of taking several steps per G step; the Adam pair itself is the shared one in zoo.gan.
+"""
 
 from __future__ import annotations
 
@@ -16,12 +20,4 @@ class SAGAN(GAN):
         return {
             "generator": Generator(model.latent_dim, size, model.base_channels),
             "discriminator": Discriminator(size, model.base_channels),
-        }
-
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        # TTUR (Heusel et al. 2017): D learns 4x faster than G instead of taking several steps per G step.
-        optim = self.config.optim
-        return {
-            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
-            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
         }

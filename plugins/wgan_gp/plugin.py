@@ -38,12 +38,5 @@ class WGANGP(GAN):
         critic.apply(dcgan_init)
         return {"generator": generator, "discriminator": critic}
 
-    def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        optim = self.config.optim
-        return {
-            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
-            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
-        }
-
     def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return self.config.gan.gp_weight * gradient_penalty(self.modules["discriminator"], real, fake)

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
 
 SPLITS = ("train", "val")
@@ -195,7 +196,7 @@ class LabelledDigits(torch.utils.data.Dataset):
         return len(self.domain)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {"image": self.domain.images[index].float().div(127.5).sub(1.0), "label": self.domain.labels[index]}
+        return {"image": uint8_to_model_range(self.domain.images[index]), "label": self.domain.labels[index]}
 
     def describe(self) -> str:
         return self.domain.describe()
@@ -219,7 +220,7 @@ class DomainPairs(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         item = self.source[index % len(self.source)]
-        target = self.target_images[index % len(self.target_images)].float().div(127.5).sub(1.0)
+        target = uint8_to_model_range(self.target_images[index % len(self.target_images)])
         return {"image": item["image"], "label": item["label"], "target_image": target}
 
     def describe(self) -> str:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.data.pixels import uint8_to_model_range
+
 
 @lru_cache(maxsize=4)
 def mnistm_style_digits(image_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -53,7 +55,7 @@ class EmbeddedDigits(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        image = self.images[index].float().div(127.5).sub(1.0)
+        image = uint8_to_model_range(self.images[index])
         return {"image": image, "label": self.labels[index]}
 
     def describe(self) -> str:

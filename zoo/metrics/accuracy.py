@@ -9,24 +9,20 @@ from typing import Sequence
 import torch
 
 from zoo.data.digits import DigitDomain
+from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
 from zoo.interfaces import Adapter
 from zoo.weights import atomic_write
 
 
-def to_model_range(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> float in [-1, 1]."""
-    return images.float().div(127.5).sub(1.0)
-
-
 @torch.no_grad()
 def predictions(adapter: Adapter, domain: DigitDomain, batch_size: int = 1024) -> torch.Tensor:
-    return torch.cat([adapter.predict(to_model_range(chunk)) for chunk in domain.images.split(batch_size)])
+    return torch.cat([adapter.predict(uint8_to_model_range(chunk)) for chunk in domain.images.split(batch_size)])
 
 
 @torch.no_grad()
 def features(adapter: Adapter, images: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    return torch.cat([adapter.embed(to_model_range(chunk)) for chunk in images.split(batch_size)])
+    return torch.cat([adapter.embed(uint8_to_model_range(chunk)) for chunk in images.split(batch_size)])
 
 
 def domain_accuracy(adapter: Adapter, domain: DigitDomain) -> float:

@@ -21,7 +21,7 @@ from zoo.errors import DataError, ZooError
 UPSAMPLE = 1  # face_recognition.face_locations' number_of_times_to_upsample default
 
 
-def hog_detector():
+def _dlib():
     try:
         import dlib
     except ImportError:
@@ -29,7 +29,7 @@ def hog_detector():
             "the face metric needs dlib's HOG face detector, an optional extra: pip install -e \".[faces]\" "
             "(installs the prebuilt dlib-bin wheel)"
         ) from None
-    return dlib.get_frontal_face_detector()
+    return dlib
 
 
 def faces_found(detector, path: Path) -> int:
@@ -45,11 +45,10 @@ def face_rate(folder: str | Path, progress: bool = True) -> dict:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise DataError(f"no images in '{folder}'")
-    detector = hog_detector()
+    dlib = _dlib()
+    detector = dlib.get_frontal_face_detector()
     counts = [faces_found(detector, f) for f in tqdm(files, desc="faces", unit="img", disable=not progress)]
     one = sum(c == 1 for c in counts)
-    import dlib
-
     return {
         "metric": "face_rate", "face_rate": one / len(files), "exactly_one_face": one, "count": len(files),
         "no_face": sum(c == 0 for c in counts), "several_faces": sum(c > 1 for c in counts), "folder": str(folder),
