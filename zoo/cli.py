@@ -11,6 +11,12 @@ import zoo
 from zoo.errors import ZooError
 
 SET_HELP = "Override one config key, e.g. --set train.steps=2000 (repeatable)."
+# zoo.diffusion.SCHEDULERS, written out so that `zoo --help` does not import torch (a test keeps them equal).
+SCHEDULERS = ("ddpm", "ddim", "dpm", "reference")
+SCHEDULER_HELP = (
+    "ddpm: diffusers DDPMScheduler (ancestral, all 1000 steps); ddim: DDIMScheduler (deterministic, ~50 steps); "
+    "dpm: DPMSolverMultistepScheduler (DPM-Solver++ 2M, 10-25 steps); reference: the hand-written Ho et al. step"
+)
 
 
 class ZooGroup(click.Group):
@@ -151,32 +157,54 @@ def export(run_dir, out, step, no_ema):
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--weights", required=True, type=click.Path(dir_okay=False), help="A file written by `zoo export`.")
-@click.option("-n", "--num", "n", default=1000, show_default=True, help="Number of images.")
+@click.option("-n", "--num", "n", default=1000, show_default=True, help="Generators: number of images.")
+@click.option("--per-class", type=int, help="Samplers: images per class, named 0_001.png ... 9_100.png (default 100 with --out).")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for 0000.png, 0001.png, ... (HW2 naming).")
-@click.option("--grid", type=click.Path(dir_okay=False), help="Also (or only) save all images as one grid PNG.")
-@click.option("--batch-size", default=256, show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the images (HW2 naming).")
+@click.option("--grid", type=click.Path(dir_okay=False),
+              help="Also (or only) save a grid PNG; for samplers 10 columns per class, one row per class.")
+@click.option("--trajectory", type=click.Path(dir_okay=False),
+              help="Samplers: the reverse process of the first class-0 image at t = 1000, 800, ..., 0, as one strip.")
+@click.option("--scheduler", type=click.Choice(SCHEDULERS), help="Samplers: " + SCHEDULER_HELP + " (default: the file's sample.scheduler).")
+@click.option("--steps", type=int, help="Samplers: sampling steps (default: the file's sample.steps; ddpm/reference: all T).")
+@click.option("--guidance", type=float, help="Samplers: classifier-free guidance weight; 0 unconditional, 1 conditional, >1 stronger (default: the file's).")
+@click.option("--batch-size", default=250, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-def sample(name, weights, n, seed, out_dir, grid, batch_size, device):
+def sample(name, weights, n, per_class, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size, device):
     """Generate images from an exported weights file (NAME is optional: the file knows its plugin).
 
     \b
     zoo sample dcgan --weights dcgan.safetensors -n 1000 --seed 0 --out out/
     zoo sample dcgan --weights dcgan.safetensors -n 32 --seed 0 --grid first32.png
+    zoo sample ddpm_unet --weights ddpm.safetensors --per-class 100 --seed 0 --out out/   (0_001.png ... 9_100.png)
+    zoo sample ddpm_unet --weights ddpm.safetensors --grid grid.png --trajectory strip.png --scheduler ddpm
+    zoo sample ddpm_unet --weights ddpm.safetensors --per-class 100 --out out/ --scheduler dpm --steps 25 --guidance 2
     """
-    import torch
-
     from zoo.models import load_model
+
+    if batch_size < 1:
+        raise ZooError(f"--batch-size must be at least 1, got {batch_size}")
+    spec, plugin, _ = load_model(Path(weights), _registry(), expected_plugin=name)
+    plugin.to(_device(device))
+    if spec.family == "generator":
+        sampler_only = {"--per-class": per_class, "--trajectory": trajectory, "--scheduler": scheduler, "--steps": steps, "--guidance": guidance}
+        given = [flag for flag, value in sampler_only.items() if value is not None]
+        if given:
+            raise ZooError(f"{', '.join(given)} only apply to samplers; '{spec.name}' is a generator (use -n)")
+        _sample_generator(plugin, n, seed, out_dir, grid, batch_size)
+    elif spec.family == "sampler":
+        _sample_sampler(plugin, per_class, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size)
+    else:
+        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; `zoo sample` needs a generator or a sampler")
+
+
+def _sample_generator(plugin, n, seed, out_dir, grid, batch_size):
     from zoo.viz import hw2_names, save_grid, save_images
 
     if not out_dir and not grid:
         raise ZooError("say where the images go: --out FOLDER and/or --grid FILE.png")
     if n < 1:
         raise ZooError(f"-n must be at least 1, got {n}")
-    spec, plugin, _ = load_model(Path(weights), _registry(), expected_plugin=name)
-    if spec.family != "generator":
-        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; `zoo sample` here supports generator plugins")
-    plugin.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     images = plugin.generate(n, seed=seed, batch_size=batch_size)
     if out_dir:
         save_images(images, out_dir, hw2_names(n))
@@ -186,12 +214,71 @@ def sample(name, weights, n, seed, out_dir, grid, batch_size, device):
         click.echo(f"wrote {grid}")
 
 
-def _load_adapter(weights: str, name: str | None, overrides=()):
+def _sample_sampler(plugin, per_class, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size):
+    import torch
+
+    from zoo.diffusion import trajectory_times
+    from zoo.viz import class_names, save_class_grid, save_images, save_strip
+
+    if not (out_dir or grid or trajectory):
+        raise ZooError("say what to write: --out FOLDER (with --per-class K), --grid FILE.png and/or --trajectory FILE.png")
+    if per_class is None:
+        per_class = 100 if out_dir else 0
+    if per_class < 0 or (out_dir and per_class < 1):
+        raise ZooError(f"--per-class must be at least 1, got {per_class}")
+    kind, steps, guidance = plugin.sampling_defaults(scheduler, steps, guidance)
+    classes = plugin.num_classes
+    # The grid is the first 10 images of each class: the same images --out writes first, since an
+    # image depends only on (seed, class, rank).
+    count = max(per_class, 10 if grid else 0)
+    started = time.perf_counter()
+    if count:
+        labels = torch.arange(classes).repeat_interleave(count)
+        images = plugin.sample(labels, seed, kind, steps, guidance, batch_size=batch_size, progress=True)
+        seconds = time.perf_counter() - started
+        click.echo(f"sampled {len(labels)} images ({kind}, {steps} steps, guidance {guidance:g}) in {seconds:.1f}s")
+        if out_dir and per_class:
+            chosen = images.view(classes, count, *images.shape[1:])[:, :per_class].flatten(0, 1)
+            save_images(chosen, out_dir, class_names(classes, per_class))
+            click.echo(f"wrote {len(chosen)} images to {out_dir} (0_001.png ... {classes - 1}_{per_class:03d}.png)")
+        if grid:
+            save_class_grid(images, classes, grid)
+            click.echo(f"wrote {grid}: rows = classes 0-{classes - 1}, columns = different noises")
+    if trajectory:
+        times = trajectory_times(plugin.schedule.timesteps)
+        _, frames = plugin.sample(torch.tensor([0]), seed, kind, steps, guidance, record_times=times)
+        save_strip(frames, [f"t={t}" for t in times], trajectory)
+        click.echo(f"wrote {trajectory}: the reverse process of the first '0' ({kind}, {steps} steps)")
+
+
+@cli.command()
+@click.argument("weights", type=click.Path(dir_okay=False))
+def inspect(weights):
+    """Print what a weights file from `zoo export` holds: plugin, versions, image size, labels, config."""
+    import yaml
+
+    from zoo.config import PLUGIN_KEY
+    from zoo.weights import read_model_file
+
+    tensors, metadata, config = read_model_file(weights)
+    parameters = sum(t.numel() for t in tensors.values())
+    click.echo(f"{weights}: {metadata['plugin']} ({metadata.get('family', '?')}), {len(tensors)} tensors, {parameters:,} values")
+    for key in ("plugin_version", "zoo_version", "step", "ema", "image_size", "normalisation", "labels"):
+        if key in metadata:
+            click.echo(f"  {key + ':':<15} {metadata[key]}")
+    click.echo("config:")
+    click.echo("  " + yaml.safe_dump({k: v for k, v in config.items() if k != PLUGIN_KEY}, sort_keys=False).replace("\n", "\n  ").rstrip())
+
+
+def _load_classifier(weights: str, name: str | None = None, overrides=(), adapter: bool = False):
+    """A Classifier (or, with adapter=True, an Adapter) from an exported file."""
+    from zoo.interfaces import Adapter, Classifier
     from zoo.models import load_model
 
     spec, plugin, metadata = load_model(Path(weights), _registry(), expected_plugin=name, overrides=overrides)
-    if spec.family != "adapter":
-        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; this command needs an adapter (e.g. dann)")
+    wanted, example = (Adapter, "dann") if adapter else (Classifier, "digit_classifier or dann")
+    if not isinstance(plugin, wanted):
+        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; this command needs a {wanted.family} (e.g. {example})")
     return spec, plugin, metadata
 
 
@@ -209,7 +296,7 @@ def _device(device: str | None) -> str:
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The CSV to write (image_name,label).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
 def predict(name, weights, data_dir, out, device):
-    """Predict the digit in every image of a folder: the HW2 hw2_3.sh contract.
+    """Predict the digit in every image of a folder with a classifier or adapter: the HW2 hw2_3.sh contract.
 
     \b
     zoo predict dann --weights dann-usps.safetensors --data hw2_data/digits/usps/data --out pred.csv
@@ -218,7 +305,7 @@ def predict(name, weights, data_dir, out, device):
     from zoo.data.digits import load_image_folder
     from zoo.metrics.accuracy import predictions, write_predictions
 
-    spec, plugin, _ = _load_adapter(weights, name)
+    spec, plugin, _ = _load_classifier(weights, name)
     images = load_image_folder(Path(data_dir), plugin.config.data.image_size)
     plugin.to(_device(device))
     labels = predictions(plugin, images)
@@ -228,7 +315,7 @@ def predict(name, weights, data_dir, out, device):
 
 @cli.group("eval")
 def evaluate():
-    """Measure quality: FID and face rate of generated faces, adaptation accuracy."""
+    """Measure quality: FID and face rate of generated faces, accuracy of generated digits, adaptation accuracy."""
 
 
 def _write_metric(result: dict, json_out: str | None, default: Path) -> None:
@@ -282,6 +369,48 @@ def evaluate_faces(folder, json_out):
     _write_metric(result, json_out, Path(str(Path(folder)).rstrip("/") + "-faces.json"))
 
 
+@evaluate.command("digits")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--classifier", "classifier_file", required=True, type=click.Path(dir_okay=False),
+              help="The evaluator: a digit_classifier (or dann) file written by `zoo export`.")
+@click.option("--real", type=click.Path(file_okay=False),
+              help="Real labelled digits (HW2 layout, val.csv) to report the evaluator's own accuracy on "
+                   "(default: the folder it was trained on).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False), help="Where to write the result (default: FOLDER-digits.json).")
+@click.option("--device", default=None, help="cpu, cuda, ... (default: cuda if available).")
+def evaluate_digits(folder, classifier_file, real, json_out, device):
+    """Share of generated digits that the evaluator reads as the digit they were asked for.
+
+    The requested digit is the first character of each file name (0_001.png ... 9_100.png, the HW2
+    convention). The evaluator's accuracy on real held-out digits is reported beside it: a score
+    can only be read against how well the evaluator reads real images.
+
+    \b
+    zoo run digit_classifier --set data.root=hw2_data/digits/mnistm --out runs/evaluator
+    zoo export runs/evaluator --out evaluator.safetensors
+    zoo eval digits out/ --classifier evaluator.safetensors
+    """
+    from zoo.data.digits import labelled_digits
+    from zoo.metrics.accuracy import domain_accuracy, generated_digit_accuracy
+
+    spec, classifier, metadata = _load_classifier(classifier_file)
+    classifier.to(_device(device))
+    result = generated_digit_accuracy(classifier, folder)
+    real_folder = real if real is not None else classifier.config.data.get("root", "")
+    try:
+        held_out = labelled_digits(real_folder, "val", classifier.config.data.image_size)
+        real_accuracy, real_note = domain_accuracy(classifier, held_out), held_out.describe()
+    except ZooError as exc:
+        real_accuracy, real_note = None, f"not measured: {exc}"
+    result.update(folder=str(folder), classifier=str(classifier_file), classifier_plugin=spec.name,
+                  classifier_real_accuracy=real_accuracy, classifier_real_data=real_note)
+    click.echo(f"accuracy {result['accuracy']:.2%} ({result['correct']}/{result['count']}); per digit: "
+               + " ".join(f"{d}:{a:.0%}" for d, a in result["per_digit"].items()))
+    evaluator = f"{real_accuracy:.2%} on {real_note}" if real_accuracy is not None else real_note
+    click.echo(f"evaluator ({spec.name}, step {metadata.get('step', '?')}) on real held-out digits: {evaluator}")
+    _write_metric(result, json_out, Path(str(Path(folder)).rstrip("/") + "-digits.json"))
+
+
 @evaluate.command("adapt")
 @click.option("--weights", type=click.Path(dir_okay=False), help="An adapter's file written by `zoo export`.")
 @click.option("--data-root", help="Folder holding the domain folders (default: the one the model was trained with).")
@@ -323,7 +452,7 @@ def _score_adapter(weights, data_root, target, split, tsne_dir, tsne_points, dev
     from zoo.viz import adaptation_tsne
 
     overrides = [f"data.root={data_root}"] * bool(data_root) + [f"data.target={target}"] * bool(target)
-    spec, plugin, metadata = _load_adapter(weights, None, overrides)
+    spec, plugin, metadata = _load_classifier(weights, None, overrides, adapter=True)
     plugin.to(device)
     domain = plugin.domain("target", split)
     correct = int((predictions(plugin, domain) == domain.labels).sum())

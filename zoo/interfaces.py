@@ -6,7 +6,8 @@ checkpoints, EMA and logging belong to the engine (zoo.engine).
 
 - Generator: one forward pass from noise to image (GANs).
 - Sampler:   an iterative reverse process from noise to image, conditioned on a label (diffusion).
-- Adapter:   fit on labelled source + unlabelled target images, then predict and embed (DANN).
+- Classifier: labelled images in, class predictions out (the digit evaluator of generated samples).
+- Adapter:   a Classifier fit on labelled source + unlabelled target images (DANN).
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ class Plugin(abc.ABC):
         """Quality figures on held-out data, logged with each preview (train.sample_every)."""
         return {}
 
+    def describe_io(self) -> dict[str, str]:
+        """What a user of the exported weights needs besides the tensors: image size, pixel range and,
+        for class-conditional or classifying models, the label set. Stored in the file's metadata."""
+        info = {"image_size": str(self.config.data.image_size), "normalisation": "RGB scaled to [-1, 1]: x / 127.5 - 1"}
+        classes = self.config.get("model", {}).get("num_classes")
+        if classes:
+            info["labels"] = ",".join(str(i) for i in range(classes))
+        return info
+
     # --- shared helpers -------------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
@@ -152,18 +162,24 @@ class Sampler(Plugin):
         """One image per label, (n, C, H, W) in [-1, 1] on the CPU; deterministic for a seed."""
 
 
-class Adapter(Plugin):
-    """Learns from labelled source and unlabelled target images; predicts target labels."""
+class Classifier(Plugin):
+    """Predicts the class of an image (e.g. the digit evaluator that scores generated samples)."""
 
-    family = "adapter"
+    family = "classifier"
 
     @abc.abstractmethod
     def predict(self, images: torch.Tensor) -> torch.Tensor:
-        """Class indices, (n,), for images in [-1, 1]."""
+        """Class indices, (n,), on the CPU, for images in [-1, 1]."""
 
     @abc.abstractmethod
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Feature vectors, (n, d), the space the adaptation aligns (for t-SNE pictures)."""
+        """Feature vectors, (n, d), on the CPU: the space the last layer classifies (for t-SNE pictures)."""
+
+
+class Adapter(Classifier):
+    """A Classifier that learns from labelled source and unlabelled target images."""
+
+    family = "adapter"
 
     @abc.abstractmethod
     def domain(self, which: str, split: str):
@@ -171,4 +187,4 @@ class Adapter(Plugin):
         as a zoo.data.digits.DigitDomain."""
 
 
-FAMILIES: dict[str, type[Plugin]] = {cls.family: cls for cls in (Generator, Sampler, Adapter)}
+FAMILIES: dict[str, type[Plugin]] = {cls.family: cls for cls in (Generator, Sampler, Classifier, Adapter)}

@@ -40,7 +40,8 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
     source = state.ema if from_ema else state.modules
     tensors = {f"{name}.{key}": t for name in spec.plugin_class.export_modules for key, t in source[name].items()}
     metadata = model_metadata(
-        spec.name, spec.version, spec.family, config.to_dict(), step=str(state.step), ema=str(from_ema).lower()
+        spec.name, spec.version, spec.family, config.to_dict(), step=str(state.step), ema=str(from_ema).lower(),
+        **spec.build(config).describe_io(),
     )
     save_tensors(out, tensors, metadata)
     return metadata

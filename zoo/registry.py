@@ -51,7 +51,7 @@ class PluginSpec:
             raise PluginError(f"plugin '{self.name}' ({self.target}) failed to load: {type(exc).__name__}: {exc}") from exc
         if not (inspect.isclass(obj) and issubclass(obj, Plugin) and getattr(obj, "family", None) in FAMILIES):
             raise PluginError(
-                f"plugin '{self.name}' ({self.target}) is not a Generator, Sampler or Adapter subclass"
+                f"plugin '{self.name}' ({self.target}) is not a Generator, Sampler, Classifier or Adapter subclass"
             )
         if self.family is not None and obj.family != self.family:
             raise PluginError(f"plugin '{self.name}' is registered as a {self.family} but {self.target} is a {obj.family}")

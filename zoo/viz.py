@@ -23,6 +23,12 @@ def hw2_names(n: int) -> list[str]:
     return [f"{i:0{width}d}.png" for i in range(n)]
 
 
+def class_names(classes: int, per_class: int) -> list[str]:
+    """HW2 names of class-conditional samples: 0_001.png ... 9_100.png (first character = class)."""
+    width = max(3, len(str(per_class)))
+    return [f"{c}_{k:0{width}d}.png" for c in range(classes) for k in range(1, per_class + 1)]
+
+
 def save_images(images: torch.Tensor, folder: str | Path, names: Sequence[str]) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -41,6 +47,33 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     nrow = nrow or math.ceil(math.sqrt(len(images)))
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=2, pad_value=1.0)
     Image.fromarray(to_uint8(grid.unsqueeze(0))[0].numpy()).save(path)
+    return path
+
+
+def save_class_grid(images: torch.Tensor, classes: int, path: str | Path, columns: int = 10) -> Path:
+    """Class-major images (all of class 0, then class 1, ...) as a grid: one row per class, its first
+    `columns` images across."""
+    by_class = images.view(classes, len(images) // classes, *images.shape[1:])[:, :columns]
+    return save_grid(by_class.flatten(0, 1), path, nrow=by_class.shape[1])
+
+
+def save_strip(frames: torch.Tensor, captions: Sequence[str], path: str | Path, scale: int = 4) -> Path:
+    """Images in [-1, 1] side by side, each enlarged `scale` times (nearest) with its caption below."""
+    from PIL import ImageDraw
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = to_uint8(frames).numpy()
+    h, w = pixels.shape[1] * scale, pixels.shape[2] * scale
+    pad, caption_height = 4, 16
+    strip = Image.new("RGB", (len(pixels) * (w + pad) + pad, h + 2 * pad + caption_height), "white")
+    draw = ImageDraw.Draw(strip)
+    for i, (image, caption) in enumerate(zip(pixels, captions, strict=True)):
+        tile = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).resize((w, h), Image.NEAREST)
+        left = pad + i * (w + pad)
+        strip.paste(tile, (left, pad))
+        draw.text((left + 2, h + pad + 2), caption, fill="black")
+    strip.save(path)
     return path
 
 

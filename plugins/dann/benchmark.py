@@ -9,14 +9,13 @@ that was stopped loses no finished work. A missing domain is reported as such, n
 from __future__ import annotations
 
 import datetime
-import json
 import platform
 import time
 from pathlib import Path
 
 import torch
 
-from zoo import checkpoints
+from zoo.benchmarking import copy_file, device_name, stamp, trained_model, write_report
 from zoo.data.digits import available_domains
 from zoo.errors import ZooError
 
@@ -25,32 +24,6 @@ TARGETS = ("svhn", "usps", "mnist")
 DISPLAY = {"mnistm": "MNIST-M", "svhn": "SVHN", "usps": "USPS", "mnist": "MNIST"}
 ROWS = (("source_only", "Trained on source"), ("dann", "Adaptation (DANN)"), ("target_only", "Trained on target"))
 QUICK_STEPS = 300
-
-
-def _train_or_reuse(run_dir: Path, overrides: list[str]):
-    """The trained adapter of run_dir: trained now, resumed, or loaded as it was; and its wall time."""
-    from zoo.models import export_run, load_model
-    from zoo.engine import Trainer
-    from zoo.registry import Registry
-
-    registry = Registry.discover()
-    spec = registry.get("dann")
-    config = spec.config([], overrides)
-    model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
-    done = checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
-    if not done:
-        started = time.perf_counter()
-        Trainer(spec, config, run_dir).fit(resume=bool(checkpoints.all_checkpoints(run_dir)))
-        # Kept beside the run, so a benchmark that reuses it still reports how long it took.
-        timing.write_text(json.dumps(time.perf_counter() - started + _earlier_wall(timing)))
-    if not done or not model_file.is_file():
-        export_run(run_dir, model_file, registry)
-    _, adapter, _ = load_model(model_file, registry, expected_plugin="dann", overrides=overrides)
-    return adapter.to("cuda" if torch.cuda.is_available() else "cpu"), _earlier_wall(timing) or None
-
-
-def _earlier_wall(timing: Path) -> float:
-    return json.loads(timing.read_text()) if timing.is_file() else 0.0
 
 
 def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | None = None) -> list[Path]:
@@ -62,9 +35,8 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
                        f"({', '.join(TARGETS)}) in the HW2 layout, e.g. hw2_data/digits")
     root = Path(data_root).expanduser().resolve()
     found = set(available_domains(root))
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    stamp = f"dann-{datetime.date.today()}-{device}{'-quick' if quick else ''}"
-    runs = Path("runs/benchmark") / stamp
+    device, name = device_name(), stamp("dann", quick)
+    runs = Path("runs/benchmark") / name
     common = [f"data.root={root}", f"data.source={SOURCE}", "train.sample_every=0"]
     steps = steps or (QUICK_STEPS if quick else None)
     if steps:
@@ -84,10 +56,10 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
             scenario = [*common, f"data.target={target}", f"mode={mode}"]
             if mode == "source_only":
                 if source_only is None:
-                    source_only = _train_or_reuse(runs / "source_only", scenario)
+                    source_only = trained_model("dann", runs / "source_only", scenario)
                 adapter, wall = source_only
             else:
-                adapter, wall = _train_or_reuse(runs / f"{mode}-{target}", scenario)
+                adapter, wall = trained_model("dann", runs / f"{mode}-{target}", scenario)
             target_val = _val_split(adapter, root, target)
             accuracy = domain_accuracy(adapter, target_val)
             cells[mode][target] = {"accuracy": round(accuracy, 4), "count": len(target_val), "train_wall_s": wall and round(wall, 1)}
@@ -96,7 +68,7 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
                 folder = runs / f"tsne-{target}"
                 source_val = _val_split(adapter, root, SOURCE)
                 for path in adaptation_tsne(adapter, source_val, target_val, folder):
-                    pictures.append(_copy(path, out_dir / f"{stamp}-tsne-{target}-{path.stem.split('_')[1]}.png"))
+                    pictures.append(copy_file(path, out_dir / f"{name}-tsne-{target}-{path.stem.split('_')[1]}.png"))
 
     steps = steps or (source_only[0].config.train.steps if source_only else None)
     report = {
@@ -104,23 +76,13 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
         "torch_threads": torch.get_num_threads(), "data_root": str(root), "source": SOURCE, "steps": steps,
         "wall_s": round(time.perf_counter() - started, 1), "cells": cells,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = out_dir / f"{stamp}.json", out_dir / f"{stamp}.md"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    md_path.write_text(_markdown(report))
-    return [json_path, md_path, *pictures]
+    return [*write_report(out_dir, name, report, _markdown(report)), *pictures]
 
 
 def _val_split(adapter, root: Path, name: str):
     from zoo.data.digits import load_domain
 
     return load_domain(str(root), name, "val", adapter.config.data.image_size)
-
-
-def _copy(path: Path, to: Path) -> Path:
-    to.parent.mkdir(parents=True, exist_ok=True)
-    to.write_bytes(path.read_bytes())
-    return to
 
 
 def _markdown(report: dict) -> str:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from plugins.dann.model import DomainDiscriminator, FeatureExtractor, LabelClassifier, feature_size, reverse_gradient
 from zoo.config import Config
+from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, DomainPairs, LabelledDigits, load_domain
 from zoo.data.embedded import mnistm_style_digits
 from zoo.errors import ConfigError
@@ -107,16 +108,7 @@ class DANN(Adapter):
         a = self.config.augment
         if not a.enabled:
             return images
-        n = len(images)
-        angle = torch.empty(n).uniform_(-a.degrees, a.degrees).deg2rad()
-        # grid_sample maps output to input coordinates, so a zoom by s is a grid scaled by 1/s.
-        inverse_scale = 1.0 / torch.empty(n).uniform_(a.scale_min, a.scale_max)
-        shift = torch.empty(n, 2).uniform_(-2 * a.translate, 2 * a.translate)
-        cos, sin = angle.cos() * inverse_scale, angle.sin() * inverse_scale
-        theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-        grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
-        # Pixels from outside the image take the border colour, as a photo background would continue.
-        return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+        return random_affine(images, a.degrees, a.translate, a.scale_min, a.scale_max)
 
     # --- training -----------------------------------------------------------------------------------
     def training_step(self, batch: dict, step: TrainStep) -> dict[str, torch.Tensor]:

@@ -225,3 +225,23 @@ class DomainPairs(torch.utils.data.Dataset):
 
     def describe(self) -> str:
         return f"source {self.source.describe()}; target (labels unused) {self.target.describe()}"
+
+
+def labelled_digits(folder: str, split: str, size: int) -> DigitDomain:
+    """One split of a single labelled digit domain: `folder` in the HW2 layout (or usps.h5 / SVHN .mat),
+    or, when empty, the embedded MNIST-M-style digits (the first 80% train, the rest val)."""
+    if not folder:
+        from zoo.data.embedded import mnistm_style_digits
+
+        if split not in SPLITS:
+            raise DataError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")
+        images, labels = mnistm_style_digits(size)
+        cut = int(0.8 * len(labels))
+        part = slice(0, cut) if split == "train" else slice(cut, None)
+        names = tuple(f"embedded_{i:04d}.png" for i in range(len(labels)))[part]
+        return DigitDomain("embedded", split, images[part], labels[part], names, "scikit-learn digits (embedded)")
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data.root '{path}' is not a folder; point it at one digit domain in the HW2 layout "
+                        "(data/ + train.csv + val.csv), e.g. hw2_data/digits/mnistm")
+    return load_domain(str(path.resolve().parent), path.resolve().name, split, size)

@@ -1,0 +1,69 @@
+"""What plugin benchmarks share: a trained model that survives interruptions, and where results go.
+
+Benchmark runs live in run folders and are reused when finished and resumed when not, so a benchmark
+that was stopped loses no finished work and reports each model's own training time.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from zoo import checkpoints
+from zoo.interfaces import Plugin
+
+
+def device_name() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def stamp(benchmark: str, quick: bool) -> str:
+    """File and folder stem of one benchmark's results: NAME-DATE-DEVICE[-quick]."""
+    return f"{benchmark}-{datetime.date.today()}-{device_name()}{'-quick' if quick else ''}"
+
+
+def trained_model(plugin_name: str, run_dir: Path, overrides: Sequence[str]) -> tuple[Plugin, float | None]:
+    """The plugin trained in run_dir with `overrides` (trained now, resumed, or loaded as it was), with
+    its EMA weights where it keeps any, on the best device; and its training wall time in seconds."""
+    from zoo.engine import Trainer
+    from zoo.models import export_run, load_model
+    from zoo.registry import Registry
+
+    registry = Registry.discover()
+    spec = registry.get(plugin_name)
+    config = spec.config([], overrides)
+    model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
+    done = checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
+    if not done:
+        started = time.perf_counter()
+        Trainer(spec, config, run_dir).fit(resume=bool(checkpoints.all_checkpoints(run_dir)))
+        # Kept beside the run, so a benchmark that reuses it still reports how long it took.
+        timing.write_text(json.dumps(time.perf_counter() - started + _earlier_wall(timing)))
+    if not done or not model_file.is_file():
+        export_run(run_dir, model_file, registry)
+    _, plugin, _ = load_model(model_file, registry, expected_plugin=plugin_name, overrides=overrides)
+    return plugin.to(device_name()), _earlier_wall(timing) or None
+
+
+def _earlier_wall(timing: Path) -> float:
+    return json.loads(timing.read_text()) if timing.is_file() else 0.0
+
+
+def write_report(out_dir: Path, name: str, report: dict, markdown: str) -> list[Path]:
+    """NAME.json and NAME.md in out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(markdown)
+    return [json_path, md_path]
+
+
+def copy_file(path: Path, to: Path) -> Path:
+    to.parent.mkdir(parents=True, exist_ok=True)
+    to.write_bytes(Path(path).read_bytes())
+    return to
