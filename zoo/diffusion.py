@@ -128,9 +128,10 @@ class ReferenceDDPM:
         from diffusers.utils.torch_utils import randn_tensor
 
         t = torch.full((len(sample),), int(timestep), dtype=torch.long)
-        noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
-        if int(timestep) == 0:
-            noise = torch.zeros_like(noise)
+        if int(timestep) == 0:  # the last step adds no noise, and (as diffusers) draws none
+            noise = torch.zeros_like(sample)
+        else:
+            noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
         return _StepOutput(self.schedule.reverse_step(model_output, t, sample, noise))
 
 
@@ -263,16 +264,13 @@ class ClassConditionalDiffusion(Sampler):
         generators = noise_generators(labels.tolist(), seed)
         unet, device = self.modules["unet"].eval(), self.device
         size, channels = self.config.data.image_size, self.config.model.image_channels
-        chunks, frames = [], None
+        chunks, frames = [], {}
         bar = tqdm(total=len(labels) * steps, disable=not progress, unit="img-step", unit_scale=True, dynamic_ncols=True,
                    desc=f"{kind} {steps} steps, guidance {guidance:g}")
         for start in range(0, len(labels), batch_size):
             batch_labels = labels[start : start + batch_size]
             batch_generators = generators[start : start + batch_size]
-            on_state = None
-            if record_times and start == 0:
-                frames = {}
-                on_state = _recorder(record_times, frames)
+            on_state = _recorder(record_times, frames) if record_times and start == 0 else None
             x = _reverse_process(
                 lambda x, t, y: guided_eps(partial(self.eps, unet), x, t, y, self.null_label, guidance),
                 make_scheduler(kind, self.schedule), steps, batch_labels.to(device), batch_generators,

@@ -99,11 +99,12 @@ class Plugin(abc.ABC):
         """Quality figures on held-out data, logged with each preview (train.sample_every)."""
         return {}
 
-    def describe_io(self) -> dict[str, str]:
+    @classmethod
+    def io_metadata(cls, config: Config) -> dict[str, str]:
         """What a user of the exported weights needs besides the tensors: image size, pixel range and,
         for class-conditional or classifying models, the label set. Stored in the file's metadata."""
-        info = {"image_size": str(self.config.data.image_size), "normalisation": "RGB scaled to [-1, 1]: x / 127.5 - 1"}
-        classes = self.config.get("model", {}).get("num_classes")
+        info = {"image_size": str(config.data.image_size), "normalisation": "RGB scaled to [-1, 1]: x / 127.5 - 1"}
+        classes = config.get("model", {}).get("num_classes")
         if classes:
             info["labels"] = ",".join(str(i) for i in range(classes))
         return info

@@ -41,7 +41,7 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
     tensors = {f"{name}.{key}": t for name in spec.plugin_class.export_modules for key, t in source[name].items()}
     metadata = model_metadata(
         spec.name, spec.version, spec.family, config.to_dict(), step=str(state.step), ema=str(from_ema).lower(),
-        **spec.build(config).describe_io(),
+        **spec.plugin_class.io_metadata(config),
     )
     save_tensors(out, tensors, metadata)
     return metadata

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.benchmarking import copy_file, device_name, stamp, trained_model, write_report
+from zoo.benchmarking import device_name, stamp, trained_model, write_report
 from zoo.diffusion import trajectory_times
 from zoo.errors import ZooError
 
@@ -73,13 +73,11 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
         print(f"{kind} {sample_steps} steps, guidance {guidance:g}: {score['accuracy']:.2%} of {len(labels)} images "
               f"in {seconds:.0f}s", flush=True)
         # Rows = digits, columns = the first (up to) 10 noises: the samplers side by side, as pictures.
-        grid = save_class_grid(images, sampler.num_classes, folder.with_suffix(".png"))
-        pictures.append(copy_file(grid, out_dir / f"{name}-grid-{folder.name.removeprefix('samples-')}.png"))
+        pictures.append(save_class_grid(images, sampler.num_classes, out_dir / f"{name}-grid-{folder.name.removeprefix('samples-')}.png"))
         if kind == "ddpm":
             times = trajectory_times(sampler.schedule.timesteps)
             _, frames = sampler.sample(torch.tensor([0]), 0, kind, sample_steps, guidance, record_times=times)
-            strip = save_strip(frames, [f"t={t}" for t in times], runs / "trajectory.png")
-            pictures.append(copy_file(strip, out_dir / f"{name}-trajectory-ddpm.png"))
+            pictures.append(save_strip(frames, [f"t={t}" for t in times], out_dir / f"{name}-trajectory-ddpm.png"))
 
     report = {
         "benchmark": "ddpm_unet", "device": device, "cpu": platform.processor() or platform.machine(),
