@@ -131,7 +131,7 @@ def test_clear_errors(digit_root, tmp_path):
 
 def test_benchmark_writes_the_hw2_table_and_says_what_is_missing(digit_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = zoo("benchmark", "dann", "--data-root", digit_root, "--steps", 2, "--out", tmp_path / "results")
+    result = zoo("benchmark", "dann", "--study", "--data-root", digit_root, "--steps", 2, "--out", tmp_path / "results")
     assert result.exit_code == 0, result.output
     report = json.loads(next((tmp_path / "results").glob("dann-*.json")).read_text())
     cells = report["cells"]
@@ -142,6 +142,6 @@ def test_benchmark_writes_the_hw2_table_and_says_what_is_missing(digit_root, tmp
     assert "| Adaptation (DANN) |" in table and "not available: no data" in table
     assert len(list((tmp_path / "results").glob("*tsne-usps-*.png"))) == 2
     # A second call reuses the finished runs instead of training again.
-    again = zoo("benchmark", "dann", "--data-root", digit_root, "--steps", 2, "--out", tmp_path / "results")
+    again = zoo("benchmark", "dann", "--study", "--data-root", digit_root, "--steps", 2, "--out", tmp_path / "results")
     assert again.exit_code == 0 and "run folder" not in again.output  # nothing trained again
     assert json.loads(next((tmp_path / "results").glob("dann-*.json")).read_text())["cells"] == cells

@@ -318,7 +318,7 @@ def test_benchmark_table(digit_root, tmp_path, monkeypatch):
     monkeypatch.setattr(benchmark, "SETTINGS", (("ddpm", 20, None), ("dpm", 5, None), ("dpm", 3, 1.0)))
     monkeypatch.setattr(benchmark, "QUICK", {"ddpm_steps": 2, "classifier_steps": 2, "per_class": 2})
     monkeypatch.setattr(benchmark, "DDPM_PER_CLASS_ON_CPU", 1)
-    result = zoo("benchmark", "ddpm_unet", "--data-root", digit_root / "mnistm", "--quick", "--out", tmp_path / "results")
+    result = zoo("benchmark", "ddpm_unet", "--study", "--data-root", digit_root / "mnistm", "--quick", "--out", tmp_path / "results")
     assert result.exit_code == 0, result.output
     report = json.loads(next((tmp_path / "results").glob("ddpm_unet-*-quick.json")).read_text())
     ddpm, dpm5, dpm3 = report["rows"]

@@ -152,3 +152,68 @@ def test_zoo_is_a_real_command(tmp_path):
     bad = subprocess.run([str(zoo_script), "run", "dcgan", "--set", "train.step=3"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1
     assert bad.stderr.strip() == "Error: unknown config key 'train.step'; did you mean 'train.steps'?"
+
+
+def rewritten(weights, to, metadata=None, config=None):
+    """A copy of an exported file with its metadata (or config) changed."""
+    from safetensors import safe_open
+
+    with safe_open(str(weights), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    if config is not None:
+        meta["config"] = json.dumps(config(json.loads(meta["config"])))
+    save_file(tensors, str(to), metadata={**meta, **(metadata or {})})
+    return to
+
+
+def test_model_folder_in_the_hugging_face_layout_loads_by_path(exported, tmp_path):
+    _, run = exported
+    folder = tmp_path / "models" / "dcgan"
+    result = zoo("export", run, "--out", folder)
+    assert result.exit_code == 0 and "model folder" in result.output, result.output
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    card = json.loads((folder / "config.json").read_text())
+    assert card["plugin"] == "dcgan" and card["config"]["model"]["base_channels"] == 8 and card["image_size"] == "16"
+
+    assert zoo("sample", "--weights", folder, "-n", 4, "--out", tmp_path / "a").exit_code == 0
+    assert zoo("sample", "--weights", folder / "model.safetensors", "-n", 4, "--out", tmp_path / "b").exit_code == 0
+    a, b = read_pngs(tmp_path / "a"), read_pngs(tmp_path / "b")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert "dcgan (generator)" in zoo("inspect", folder).output
+
+    # config.json is the folder's config: an edit that does not fit the weights is caught, and named.
+    card["config"]["model"]["base_channels"] = 16
+    (folder / "config.json").write_text(json.dumps(card))
+    assert "does not fit the model" in refused("sample", "--weights", folder, "--out", tmp_path / "c")
+    (folder / "config.json").write_text("{not json")
+    assert "config.json is not a zoo model config" in refused("sample", "--weights", folder, "--out", tmp_path / "c")
+    (folder / "model.safetensors").unlink()
+    assert "without model.safetensors" in refused("sample", "--weights", folder, "--out", tmp_path / "c")
+
+
+def test_hub_id_without_network_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what no network looks like, without waiting for timeouts
+    monkeypatch.chdir(tmp_path)
+    message = refused("sample", "--weights", "someone/dcgan-faces", "--out", tmp_path / "o")
+    assert "Hugging Face Hub" in message and "pass its path" in message
+
+
+def test_files_from_other_versions_say_which_and_what_to_do(exported, tmp_path):
+    weights, _ = exported
+    newer_format = rewritten(weights, tmp_path / "v2.safetensors", {"format": "zoo.weights.v2", "zoo_version": "1.4.0"})
+    message = refused("sample", "--weights", newer_format, "--out", tmp_path / "o")
+    assert "format zoo.weights.v2, written by zoo 1.4.0" in message and "zoo.weights.v1" in message
+
+    old_plugin = rewritten(weights, tmp_path / "old.safetensors", {"plugin_version": "0.0.3"})
+    result = zoo("sample", "--weights", old_plugin, "-n", 2, "--out", tmp_path / "o")
+    assert result.exit_code == 0  # the weights still fit: it works, with a warning that names both versions
+    assert "warning:" in result.output and "dcgan 0.0.3" in result.output and "is installed" in result.output
+
+    old_and_broken = rewritten(weights, tmp_path / "old-broken.safetensors", {"plugin_version": "0.0.3"},
+                               config=lambda c: {**c, "model": {**c["model"], "base_channels": 16}})
+    message = refused("sample", "--weights", old_and_broken, "--out", tmp_path / "o2")
+    assert "does not fit the model" in message and "written by dcgan 0.0.3" in message
+
+    unknown = rewritten(weights, tmp_path / "unknown.safetensors", {"plugin": "stylegan9"})
+    assert "no such plugin is installed" in refused("sample", "--weights", unknown, "--out", tmp_path / "o3")
+    assert "no 'stylegan9' plugin here" in zoo("inspect", unknown).output

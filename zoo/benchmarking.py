@@ -27,16 +27,20 @@ def stamp(benchmark: str, quick: bool) -> str:
     return f"{benchmark}-{datetime.date.today()}-{device_name()}{'-quick' if quick else ''}"
 
 
-def trained_model(plugin_name: str, run_dir: Path, overrides: Sequence[str]) -> tuple[Plugin, float | None]:
-    """The plugin trained in run_dir with `overrides` (trained now, resumed, or loaded as it was), with
-    its EMA weights where it keeps any, on the best device; and its training wall time in seconds."""
+def trained_model(
+    plugin_name: str, run_dir: Path, overrides: Sequence[str], files: Sequence[str | Path] = ()
+) -> tuple[Plugin, float | None]:
+    """The plugin trained in run_dir with config `files` and `overrides` (trained now, resumed, or
+    loaded as it was), with its EMA weights where it keeps any, on the best device; and its training
+    wall time in seconds."""
+    from zoo.config import read_yaml
     from zoo.engine import Trainer
     from zoo.models import export_run, load_model
     from zoo.registry import Registry
 
     registry = Registry.discover()
     spec = registry.get(plugin_name)
-    config = spec.config([], overrides)
+    config = spec.config([read_yaml(f) for f in files], overrides)
     model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
     done = checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
     if not done:

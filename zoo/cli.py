@@ -10,6 +10,7 @@ import click
 import zoo
 from zoo.errors import ZooError
 
+WEIGHTS_HELP = "A file or model folder written by `zoo export` (or a Hugging Face Hub id, when online)."
 SET_HELP = "Override one config key, e.g. --set train.steps=2000 (repeatable)."
 # zoo.diffusion.SCHEDULERS, written out so that `zoo --help` does not import torch (a test keeps them equal).
 SCHEDULERS = ("ddpm", "ddim", "dpm", "reference")
@@ -20,13 +21,28 @@ SCHEDULER_HELP = (
 
 
 class ZooGroup(click.Group):
-    """Turns ZooError (bad input, missing files, ...) into a one-line message and exit code 1."""
+    """Turns ZooError (bad input, missing files, ...) into a one-line message and exit code 1, and
+    zoo's warnings into one line each."""
 
     def invoke(self, ctx):
+        import warnings
+
+        from zoo.errors import ZooWarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, ZooWarning):
+                click.echo(f"warning: {message}", err=True)
+            else:
+                default_show(message, category, filename, lineno, file, line)
+
+        default_show = warnings.showwarning
+        warnings.showwarning = show
         try:
             return super().invoke(ctx)
         except ZooError as exc:
             raise click.ClickException(str(exc)) from None
+        finally:
+            warnings.showwarning = default_show
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -142,21 +158,34 @@ def run(name, config_files, overrides, out, resume):
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .safetensors file to write.")
+@click.option("--out", required=True, type=click.Path(),
+              help="NAME.safetensors: one file. Any other path: a model folder (config.json + model.safetensors).")
 @click.option("--step", type=int, help="Export this checkpoint instead of the newest.")
 @click.option("--no-ema", is_flag=True, help="Export the raw weights even if the run kept an EMA.")
 def export(run_dir, out, step, no_ema):
-    """Write a run's inference weights + config to one .safetensors file."""
+    """Write a run's inference weights + config: one .safetensors file, or a model folder.
+
+    Either is all `zoo sample` / `zoo predict` need: plugin name and version, zoo version, config,
+    image size, normalisation and labels travel in the metadata (`zoo inspect` prints them). A model
+    folder has the layout Hugging Face tools expect (config.json + model.safetensors), so it can be
+    uploaded to the Hub as it is; config.json may be edited (e.g. sample.steps).
+
+    \b
+    zoo export runs/dcgan --out dcgan.safetensors
+    zoo export runs/ddpm_unet --out models/ddpm_unet          (model folder)
+    zoo sample --weights models/ddpm_unet --grid grid.png
+    """
     from zoo.models import export_run
 
     metadata = export_run(Path(run_dir), Path(out), _registry(), step=step, use_ema=not no_ema)
     ema = " (EMA weights)" if metadata["ema"] == "true" else ""
-    click.echo(f"wrote {out}: {metadata['plugin']} at step {metadata['step']}{ema}")
+    kind = "" if out.endswith(".safetensors") else " (model folder: config.json + model.safetensors)"
+    click.echo(f"wrote {out}{kind}: {metadata['plugin']} at step {metadata['step']}{ema}")
 
 
 @cli.command()
 @click.argument("name", required=False)
-@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="A file written by `zoo export`.")
+@click.option("--weights", required=True, help=WEIGHTS_HELP)
 @click.option("-n", "--num", "n", default=1000, show_default=True, help="Generators: number of images.")
 @click.option("--per-class", type=int, help="Samplers: images per class, named 0_001.png ... 9_100.png (default 100 with --out).")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
@@ -252,7 +281,7 @@ def _sample_sampler(plugin, per_class, seed, out_dir, grid, trajectory, schedule
 
 
 @cli.command()
-@click.argument("weights", type=click.Path(dir_okay=False))
+@click.argument("weights")
 def inspect(weights):
     """Print what a weights file from `zoo export` holds: plugin, versions, image size, labels, config."""
     import yaml
@@ -266,6 +295,14 @@ def inspect(weights):
     for key in ("plugin_version", "zoo_version", "step", "ema", "image_size", "normalisation", "labels"):
         if key in metadata:
             click.echo(f"  {key + ':':<15} {metadata[key]}")
+    if metadata["plugin"] in (registry := _registry()):
+        from zoo.weights import version_note
+
+        installed = registry.get(metadata["plugin"]).version
+        note = version_note(metadata, installed)
+        click.echo(f"  {'installed:':<15} {metadata['plugin']} {installed}" + (f" - {note}" if note else " (compatible)"))
+    else:
+        click.echo(f"  {'installed:':<15} no '{metadata['plugin']}' plugin here (`zoo list`); install it to use this file")
     click.echo("config:")
     click.echo("  " + yaml.safe_dump({k: v for k, v in config.items() if k != PLUGIN_KEY}, sort_keys=False).replace("\n", "\n  ").rstrip())
 
@@ -290,7 +327,7 @@ def _device(device: str | None) -> str:
 
 @cli.command()
 @click.argument("name", required=False)
-@click.option("--weights", required=True, type=click.Path(dir_okay=False), help="A file written by `zoo export`.")
+@click.option("--weights", required=True, help=WEIGHTS_HELP)
 @click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
               help="A folder of images, or an HW2 domain folder (its data/ is used).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The CSV to write (image_name,label).")
@@ -371,7 +408,7 @@ def evaluate_faces(folder, json_out):
 
 @evaluate.command("digits")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--classifier", "classifier_file", required=True, type=click.Path(dir_okay=False),
+@click.option("--classifier", "classifier_file", required=True,
               help="The evaluator: a digit_classifier (or dann) file written by `zoo export`.")
 @click.option("--real", type=click.Path(file_okay=False),
               help="Real labelled digits (HW2 layout, val.csv) to report the evaluator's own accuracy on "
@@ -412,7 +449,7 @@ def evaluate_digits(folder, classifier_file, real, json_out, device):
 
 
 @evaluate.command("adapt")
-@click.option("--weights", type=click.Path(dir_okay=False), help="An adapter's file written by `zoo export`.")
+@click.option("--weights", help="An adapter's file or model folder written by `zoo export`.")
 @click.option("--data-root", help="Folder holding the domain folders (default: the one the model was trained with).")
 @click.option("--target", help="Domain to score (default: the model's data.target).")
 @click.option("--split", default="val", show_default=True, type=click.Choice(["train", "val"]))
@@ -468,28 +505,84 @@ def _score_adapter(weights, data_root, target, split, tsne_dir, tsne_points, dev
 
 
 @cli.command()
-@click.argument("name")
-@click.option("--data-root", type=click.Path(file_okay=False), help="The data the benchmark trains and scores on.")
-@click.option("--quick", is_flag=True, help="A short version, minutes on a CPU.")
-@click.option("--steps", type=int, help="Training steps per model (default: the plugin's, or its quick setting).")
+@click.argument("names", nargs=-1)
+@click.option("--all", "all_plugins", is_flag=True, help="Every registered plugin, third-party ones included.")
+@click.option("--data-root", type=click.Path(file_okay=False),
+              help="The HW2 data folder (face/, digits/); each plugin trains on its part. Default: the embedded digits.")
+@click.option("--quick", is_flag=True, help="A few dozen steps per plugin: about 5 minutes for all on 2 CPU cores.")
+@click.option("--steps", type=int, help="Training steps for every model, evaluators included (default: each spec's).")
+@click.option("--samples", type=int, help="Outputs per plugin for throughput and quality (default: each spec's, 1000 or 100 quick).")
+@click.option("--study", is_flag=True, help="Run the one plugin's deeper study instead (dann: the HW2 table; ddpm_unet: samplers).")
 @click.option("--out", "out_dir", default="benchmarks/results", show_default=True, type=click.Path(file_okay=False))
-def benchmark(name, data_root, quick, steps, out_dir):
-    """Run a plugin's benchmark and write its results (JSON + markdown) to --out.
+def benchmark(names, all_plugins, data_root, quick, steps, samples, study, out_dir):
+    """Train and measure plugins; write a JSON + markdown table (and a picture per plugin) to --out.
+
+    For each plugin: training images/s, engine-vs-plain-PyTorch step time, sampling images/s and
+    network evaluations per image, peak memory, and its quality metrics (digit accuracy, digit FD,
+    face rate, FID, held-out accuracy), each with how it was measured. Training runs live in
+    runs/benchmark/ and are reused when finished, resumed when interrupted.
 
     \b
-    zoo benchmark dann --data-root hw2_data/digits      the HW2 DANN table, t-SNE pictures
+    zoo benchmark --all --quick                          every plugin, embedded digits, ~5 min on a CPU
+    zoo benchmark --all --data-root hw2_data             the full run (meant for a GPU)
+    zoo benchmark dcgan sagan --quick                    a subset
+    zoo benchmark dann --study --data-root hw2_data/digits       the HW2 DANN table, t-SNE pictures
+    zoo benchmark ddpm_unet --study --data-root hw2_data/digits/mnistm   accuracy vs sampler and steps
     """
+    for flag, value in (("--steps", steps), ("--samples", samples)):
+        if value is not None and value < 1:
+            raise ZooError(f"{flag} must be at least 1, got {value}")
+    if study:
+        if len(names) != 1 or all_plugins:
+            raise ZooError("--study runs one plugin's study: zoo benchmark NAME --study")
+        return _study(names[0], data_root, quick, steps, out_dir)
+    if bool(names) == all_plugins:
+        raise ZooError("name the plugins to benchmark, or give --all (not both)")
+    from zoo.suite import run_suite
+
+    for path in run_suite(names, data_root, quick, steps, Path(out_dir), samples=samples, echo=click.echo):
+        click.echo(f"wrote {path}")
+
+
+def _study(name, data_root, quick, steps, out_dir):
     import importlib
 
-    spec = _registry().get(name)
-    target = spec.plugin_class.benchmark
+    registry = _registry()
+    target = registry.get(name).plugin_class.study
     if not target:
-        raise ZooError(f"'{name}' has no benchmark spec yet (plugins with one: "
-                       + ", ".join(s.name for s in _registry().specs() if not s.load_error and s.plugin_class.benchmark) + ")")
+        with_study = [s.name for s in registry.specs() if not s.load_error and s.plugin_class.study]
+        raise ZooError(f"'{name}' has no study (plugins with one: {', '.join(with_study)}); drop --study for its benchmark")
     module, function = target.split(":")
     runner = getattr(importlib.import_module(module), function)
     for path in runner(data_root=data_root, out_dir=Path(out_dir), quick=quick, steps=steps):
         click.echo(f"wrote {path}")
+
+
+@cli.group("plugin")
+def plugin_group():
+    """Make your own plugin."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False), help="Where the NAME/ folder goes.")
+def plugin_new(name, parent):
+    """Scaffold a pip-installable plugin package in ./NAME: pyproject.toml with the `zoo.plugins`
+    entry point, a working Generator (a small VAE) with its default config, and a contract test.
+
+    \b
+    zoo plugin new my_vae
+    pip install -e ./my_vae && zoo list        # my_vae is listed
+    python -m pytest my_vae/tests              # zoo.testing.check_plugin
+    See CONTRIBUTING.md for what a plugin must do.
+    """
+    from zoo.scaffolding import new_plugin
+
+    files = new_plugin(name, Path(parent))
+    root = Path(parent) / name
+    for path in files:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: pip install -e {root} && zoo run {name} --set train.steps=200 && python -m pytest {root / 'tests'}")
 
 
 def main():

@@ -19,3 +19,7 @@ class WeightsError(ZooError):
 
 class DataError(ZooError):
     pass
+
+
+class ZooWarning(UserWarning):
+    """Something the user should know that does not stop the command (the CLI prints it as one line)."""

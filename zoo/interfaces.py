@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, Iterator, Mapping
 
 import torch
@@ -52,6 +53,27 @@ class TrainStep:
         opt.zero_grad(set_to_none=True)
 
 
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What `zoo benchmark` trains a plugin on, for how long, and how it scores it.
+
+    Without `--data-root` every plugin trains on the embedded digits and is scored with its family's
+    digit metric; with it, `data` (a folder under the root) becomes `data.root`, `config` (a file
+    beside the plugin's default.yaml) is applied, and `metrics` are measured. The metric names are
+    those of zoo.benchmarking.METRICS.
+    """
+
+    data: str = ""  # e.g. "face/train", "digits/mnistm"; "" keeps the embedded data even with --data-root
+    config: str = ""  # e.g. "faces.yaml"
+    metrics: tuple[str, ...] = ()  # with --data-root; default: the family's digit metric
+    steps: int = 2000  # training steps of the full benchmark
+    quick_steps: int = 30  # ... and of `--quick`
+    samples: int = 1000  # images generated / sampled / classified for throughput and quality
+    quick_samples: int = 100
+    overrides: tuple[str, ...] = ()  # config KEY=VALUE for the full benchmark
+    quick_overrides: tuple[str, ...] = ()  # ... and for `--quick`
+
+
 class Plugin(abc.ABC):
     family: ClassVar[str]
     # One line for `zoo list`; defaults to the first line of the class docstring.
@@ -60,8 +82,11 @@ class Plugin(abc.ABC):
     ema_modules: ClassVar[tuple[str, ...]] = ()
     # Modules inference needs: what `zoo export` writes and `zoo sample` / `zoo predict` load.
     export_modules: ClassVar[tuple[str, ...]] = ()
-    # "module:function" that `zoo benchmark NAME` runs: function(data_root, out_dir, quick, steps) -> paths written.
-    benchmark: ClassVar[str | None] = None
+    # How `zoo benchmark` measures the plugin; None: it is listed as having no benchmark spec.
+    benchmark: ClassVar[BenchmarkSpec | None] = None
+    # A deeper study, "module:function", run by `zoo benchmark NAME --study`:
+    # function(data_root, out_dir, quick, steps) -> paths written (e.g. the HW2 DANN table).
+    study: ClassVar[str | None] = None
 
     def __init__(self, config: Config):
         self.config = config
@@ -151,16 +176,26 @@ class Sampler(Plugin):
 
     family = "sampler"
 
+    @property
+    @abc.abstractmethod
+    def num_classes(self) -> int:
+        """Labels are 0 .. num_classes - 1."""
+
+    @abc.abstractmethod
+    def sampling_defaults(self, scheduler: str | None, steps: int | None, guidance: float | None) -> tuple[str, int, float]:
+        """(scheduler, steps, guidance) with each None replaced by the plugin's default, validated."""
+
     @abc.abstractmethod
     def sample(
         self,
         labels: torch.Tensor,
         seed: int,
-        scheduler: str = "ddpm",
+        scheduler: str | None = None,
         steps: int | None = None,
-        guidance: float = 0.0,
+        guidance: float | None = None,
     ) -> torch.Tensor:
-        """One image per label, (n, C, H, W) in [-1, 1] on the CPU; deterministic for a seed."""
+        """One image per label, (n, C, H, W) in [-1, 1] on the CPU; deterministic for a seed.
+        None settings mean the plugin's defaults (`sampling_defaults`)."""
 
 
 class Classifier(Plugin):

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 from zoo import checkpoints
 from zoo.config import PLUGIN_KEY, read_yaml
-from zoo.errors import WeightsError, ZooError
+from zoo.errors import WeightsError, ZooError, ZooWarning
 from zoo.interfaces import Plugin
 from zoo.registry import PluginSpec, Registry
-from zoo.weights import load_module_state, model_metadata, read_model_file, save_tensors, split_state
+from zoo.weights import (
+    load_module_state, model_metadata, read_model_file, save_model_folder, save_tensors, split_state, version_note,
+)
 
 
 def run_plugin(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
@@ -25,7 +28,8 @@ def run_plugin(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
 
 
 def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = None, use_ema: bool = True) -> dict[str, str]:
-    """Write the inference weights of a run's checkpoint (the newest, or `step`) to `out`."""
+    """Write the inference weights of a run's checkpoint (the newest, or `step`) to `out`: a
+    .safetensors file, or for any other name a model folder (config.json + model.safetensors)."""
     spec, saved = run_plugin(run_dir, registry)
     config = spec.config(files=[saved])
     if step is None:
@@ -43,7 +47,12 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
         spec.name, spec.version, spec.family, config.to_dict(), step=str(state.step), ema=str(from_ema).lower(),
         **spec.plugin_class.io_metadata(config),
     )
-    save_tensors(out, tensors, metadata)
+    if out.suffix == ".safetensors":
+        save_tensors(out, tensors, metadata)
+    else:  # a model folder: config.json + model.safetensors, the layout Hugging Face tools expect
+        if out.is_file():
+            raise ZooError(f"--out {out} is a file; give a .safetensors file name or a folder for a model folder")
+        save_model_folder(out, tensors, metadata)
     return metadata
 
 
@@ -53,17 +62,26 @@ def load_model(
     """Rebuild a plugin from a file written by `zoo export`: its config and weights are in the file.
     `overrides` (KEY=VALUE) change what does not touch the weights, e.g. data.root."""
     tensors, metadata, config_dict = read_model_file(path, expected_plugin)
+    if metadata["plugin"] not in registry:
+        raise WeightsError(f"{path} holds a '{metadata['plugin']}' model ({metadata.get('plugin_version', '?')}), and no such "
+                           f"plugin is installed: install it (`zoo list` shows what is), then try again")
     spec = registry.get(metadata["plugin"])
+    note = version_note(metadata, spec.version)
     try:
         config = spec.config(files=[config_dict])
     except ZooError as exc:
         raise WeightsError(
             f"{path} was written by zoo {metadata.get('zoo_version', '?')} ({spec.name} {metadata.get('plugin_version', '?')}) "
-            f"and its config does not fit this version: {exc}"
+            f"and its config does not fit this version: {exc}" + (f"; {note}" if note else "")
         ) from None
     if overrides:
         config = spec.config(files=[config_dict], overrides=overrides)
     plugin = spec.build(config)
-    for name in plugin.export_modules:
-        load_module_state(plugin.modules[name], split_state(tensors, name), f"{path} ({name})")
+    try:
+        for name in plugin.export_modules:
+            load_module_state(plugin.modules[name], split_state(tensors, name), f"{path} ({name})")
+    except WeightsError as exc:
+        raise WeightsError(f"{exc}; {note}" if note else str(exc)) from None
+    if note:
+        warnings.warn(f"{path} loaded, but {note}", ZooWarning, stacklevel=2)
     return spec, plugin, metadata

@@ -5,11 +5,13 @@ from __future__ import annotations
 import torch
 
 from plugins.dcgan.model import Discriminator, Generator, dcgan_init
-from zoo.gan import GAN
+from zoo.gan import GAN, faces_benchmark
 
 
 class DCGAN(GAN):
     """DCGAN (Radford et al. 2015): the HW2 baseline GAN."""
+
+    benchmark = faces_benchmark(steps=20000)
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         model, size = self.config.model, self.config.data.image_size

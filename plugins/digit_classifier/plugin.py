@@ -13,13 +13,14 @@ import torch.nn.functional as F
 from plugins.digit_classifier.model import DigitCNN
 from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, LabelledDigits, labelled_digits
-from zoo.interfaces import Classifier, TrainStep
+from zoo.interfaces import BenchmarkSpec, Classifier, TrainStep
 
 
 class DigitClassifier(Classifier):
     """A small CNN digit classifier: the evaluator that scores generated digits."""
 
     export_modules = ("net",)
+    benchmark = BenchmarkSpec(data="digits/mnistm", metrics=("held_out",), steps=1500, quick_steps=60)
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         m = self.config.model

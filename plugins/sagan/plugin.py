@@ -9,11 +9,13 @@ from __future__ import annotations
 import torch
 
 from plugins.sagan.model import Discriminator, Generator
-from zoo.gan import GAN
+from zoo.gan import GAN, faces_benchmark
 
 
 class SAGAN(GAN):
     """SAGAN (Zhang et al. 2018): spectral norm and self-attention in both networks, hinge loss."""
+
+    benchmark = faces_benchmark(steps=20000)
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         model, size = self.config.model, self.config.data.image_size

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from plugins.dcgan.model import Discriminator, Generator, dcgan_init
-from zoo.gan import GAN
+from zoo.gan import GAN, faces_benchmark
 
 
 def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -29,6 +29,8 @@ def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Te
 
 class WGANGP(GAN):
     """WGAN-GP (Gulrajani et al. 2017): Wasserstein loss, gradient penalty, 5 critic steps per G step."""
+
+    benchmark = faces_benchmark(steps=50000)  # critic steps: 10000 generator steps
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         model, size = self.config.model, self.config.data.image_size

@@ -1,0 +1,90 @@
+"""`zoo benchmark`: the spec-driven table for every family, and plugins that cannot be measured."""
+
+import json
+
+import pytest
+
+from conftest import zoo
+from test_registry import TOY_PLUGIN, write_distribution
+
+
+def read_report(folder):
+    (path,) = folder.glob("*.json")
+    return json.loads(path.read_text()), path.with_suffix(".md").read_text()
+
+
+def test_quick_benchmark_measures_a_generator_and_a_sampler(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = zoo("benchmark", "dcgan", "ddpm_unet", "--quick", "--steps", 2, "--samples", 20, "--out", tmp_path / "results")
+    assert result.exit_code == 0, result.output
+    report, table = read_report(tmp_path / "results")
+    rows = {r["plugin"]: r for r in report["plugins"]}
+    for name, row in rows.items():
+        assert row["status"] == "ok", row
+        for key in ("train_images_per_s", "engine_vs_plain", "sample_images_per_s", "peak_rss_mib"):
+            assert row[key] > 0, (name, key)
+        assert (tmp_path / "results" / f"{report['suite']}-{name}.png").is_file()
+        assert f"| {name} |" in table
+    # A generator: one network pass per image. The sampler: quick spec = DPM-Solver, 10 steps, guidance 2
+    # (both branches in one batch), so 20 rows per image through the UNet.
+    assert rows["dcgan"]["network_evals_per_image"] == 1
+    assert rows["ddpm_unet"]["network_evals_per_image"] == 20
+    assert set(rows["dcgan"]["quality"]) == {"digit_fd"} and rows["dcgan"]["quality"]["digit_fd"]["value"] >= 0
+    accuracy = rows["ddpm_unet"]["quality"]["digit_accuracy"]
+    assert 0 <= accuracy["value"] <= 1 and "evaluator" in accuracy["how"]
+    assert report["evaluators"][""]["real_accuracy"] >= 0  # the evaluator's own accuracy is reported
+    # Finished runs are reused: a second call trains nothing and reports the same training figures.
+    again = zoo("benchmark", "dcgan", "--quick", "--steps", 2, "--samples", 20, "--out", tmp_path / "again")
+    assert again.exit_code == 0 and "training" not in again.output.split("[1/1]")[0]
+    assert read_report(tmp_path / "again")[0]["plugins"][0]["train_images_per_s"] == rows["dcgan"]["train_images_per_s"]
+
+
+BROKEN_AND_BARE = {
+    **TOY_PLUGIN,
+    "toy_gan/bare.py": '''
+        from toy_gan import ToyGAN
+
+        class BareGAN(ToyGAN):
+            """A GAN that declares no benchmark."""
+            benchmark = None
+    ''',
+    "toy_gan/failing.py": '''
+        from toy_gan import ToyGAN
+
+        class FailingGAN(ToyGAN):
+            """A GAN whose training step fails."""
+            def training_step(self, batch, step):
+                raise RuntimeError("the discriminator exploded")
+    ''',
+}
+
+
+def test_unmeasurable_plugins_are_listed_and_the_others_go_on(tmp_path, monkeypatch):
+    entry_points = {"bare": "toy_gan.bare:BareGAN", "failing": "toy_gan.failing:FailingGAN", "broken": "broken_plugin:Anything"}
+    write_distribution(tmp_path, "zoo-odd", entry_points, BROKEN_AND_BARE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the benchmark's worker processes see the package too
+    monkeypatch.chdir(tmp_path)
+    result = zoo("benchmark", "bare", "broken", "failing", "--quick", "--steps", 2, "--out", tmp_path / "results")
+    assert result.exit_code == 0, result.output
+    report, table = read_report(tmp_path / "results")
+    rows = {r["plugin"]: r for r in report["plugins"]}
+    assert rows["bare"]["status"] == "no benchmark spec"
+    assert rows["broken"]["status"] == "failed to load" and "a_module_that_does_not_exist" in rows["broken"]["error"]
+    assert rows["failing"]["status"] == "failed" and "the discriminator exploded" in rows["failing"]["error"]
+    assert "| bare | generator | no benchmark spec |" in table
+    assert "the discriminator exploded" in table
+
+
+@pytest.mark.parametrize("args, message", [
+    ((), "name the plugins to benchmark, or give --all"),
+    (("dcgan", "--all"), "not both"),
+    (("dcgan", "sagan", "--study"), "--study runs one plugin's study"),
+    (("dcgan", "--study"), "'dcgan' has no study"),
+    (("dcgan", "--steps", 0), "--steps must be at least 1"),
+    (("dcgan", "--samples", 0), "--samples must be at least 1"),
+    (("nope",), "unknown plugin 'nope'"),
+])
+def test_benchmark_refuses_unclear_requests(args, message):
+    result = zoo("benchmark", *args)
+    assert result.exit_code != 0 and message in result.output, result.output

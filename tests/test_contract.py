@@ -1,0 +1,43 @@
+"""zoo.testing.check_plugin: every built-in keeps the plugin contract, and the check catches a plugin that does not."""
+
+import pytest
+
+from test_registry import TOY_PLUGIN, write_distribution
+from zoo.registry import Registry
+from zoo.testing import check_plugin
+
+SMALL = {
+    "dcgan": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
+    "sagan": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
+    "wgan_gp": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
+    "ddpm_unet": ["train.batch_size=8", "model.channels=[16,32,32]", "model.time_dim=32"],
+    "digit_classifier": ["train.batch_size=16", "model.width=8"],
+    "dann": ["train.batch_size=16"],
+}
+
+
+def test_every_builtin_is_covered():
+    builtins = {s.name for s in Registry.discover().specs() if s.source == "built-in"}
+    assert builtins == set(SMALL)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_builtin_keeps_the_contract(name, tmp_path):
+    checked = check_plugin(name, tmp_path, SMALL[name])
+    assert checked["metadata"]["plugin"] == name and checked["steps"] == 2
+
+
+def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):
+    write_distribution(tmp_path, "zoo-noisy", {"noisy": "noisy_gan:NoisyGAN"}, {"noisy_gan.py": '''
+        import torch
+        from plugins.dcgan.plugin import DCGAN
+
+        class NoisyGAN(DCGAN):
+            """A GAN whose samples do not depend on the seed alone."""
+
+            def generate(self, n, seed, batch_size=256):
+                return super().generate(n, seed, batch_size).mul(0.5).add(torch.rand(n, 1, 1, 1) * 0.1)
+    ''', "default.yaml": TOY_PLUGIN["toy_gan/default.yaml"]})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(AssertionError, match="seed"):
+        check_plugin("noisy", tmp_path, SMALL["dcgan"])

@@ -1,0 +1,93 @@
+"""Third-party plugins as users meet them: pip-installed into a fresh virtualenv, then seen by
+`zoo list`, trained by `zoo run`, measured by `zoo benchmark`, checked by their own tests.
+
+The fresh virtualenv gets zoo and its dependencies from this environment through a .pth file (no
+download, seconds instead of minutes); the plugin is installed into it alone, so this environment
+never sees it and discovery through the entry point is what is tested.
+"""
+
+import json
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from zoo.registry import Registry
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_venv(where: Path) -> Path:
+    """A new virtualenv that sees this environment's packages; returns its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    parent = sysconfig.get_paths()["purelib"]
+    # addsitedir (not a bare path) so this environment's own .pth files, e.g. zoo's editable install, apply.
+    Path(site, "_parent_env.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
+    return python
+
+
+def run(python: Path, *args, cwd: Path) -> str:
+    done = subprocess.run([str(python), *map(str, args)], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def pip_install(python: Path, package: Path, cwd: Path) -> None:
+    run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", package, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def lsgan_env(tmp_path_factory):
+    where = tmp_path_factory.mktemp("lsgan")
+    python = fresh_venv(where / "venv")
+    pip_install(python, ROOT / "examples" / "lsgan", where)
+    return python, where
+
+
+def test_example_is_listed_trained_and_benchmarked_like_a_builtin(lsgan_env):
+    python, where = lsgan_env
+    assert "lsgan" not in Registry.discover()  # only the fresh environment has it
+    listing = run(python, "-m", "zoo", "list", cwd=where)
+    assert any(line.split()[:3] == ["lsgan", "generator", "zoo-lsgan"] for line in listing.splitlines()), listing
+
+    run(python, "-m", "zoo", "run", "lsgan", "--set", "train.steps=3", "--set", "train.batch_size=8",
+        "--set", "model.width=8", "--out", where / "run", cwd=where)
+    assert (where / "run" / "checkpoints" / "step_000003").is_dir()
+
+    out = run(python, "-m", "zoo", "benchmark", "lsgan", "--quick", "--steps", 2, "--out", where / "results", cwd=where)
+    report = json.loads(next((where / "results").glob("*.json")).read_text())
+    (row,) = report["plugins"]
+    assert row["plugin"] == "lsgan" and row["status"] == "ok", out
+    assert row["source"] == "zoo-lsgan 0.1.0" and row["quality"]["digit_fd"]["value"] >= 0
+
+
+def test_example_passes_its_own_contract_test(lsgan_env):
+    python, where = lsgan_env
+    out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", ROOT / "examples" / "lsgan" / "tests", cwd=where)
+    assert "2 passed" in out
+
+
+def test_scaffolded_plugin_installs_and_passes_its_test(tmp_path):
+    from conftest import zoo
+
+    result = zoo("plugin", "new", "tiny_vae", "--dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    python = fresh_venv(tmp_path / "venv")
+    pip_install(python, tmp_path / "tiny_vae", tmp_path)
+    assert "tiny_vae" in run(python, "-m", "zoo", "list", cwd=tmp_path)
+    out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tmp_path / "tiny_vae" / "tests", cwd=tmp_path)
+    assert "1 passed" in out
+
+
+def test_scaffold_refuses_bad_or_taken_names(tmp_path):
+    from conftest import zoo
+
+    assert "lowercase Python identifiers" in zoo("plugin", "new", "My-VAE", "--dir", tmp_path).output
+    assert "already exists" in zoo("plugin", "new", "dcgan", "--dir", tmp_path).output
+    (tmp_path / "taken").mkdir()
+    assert "already exists" in zoo("plugin", "new", "taken", "--dir", tmp_path).output

@@ -1,0 +1,108 @@
+"""The plugin contract, as a check plugin authors call from their own tests.
+
+    from zoo.testing import check_plugin
+
+    def test_my_plugin_keeps_the_zoo_contract(tmp_path):
+        check_plugin("my_plugin", tmp_path, overrides=["train.batch_size=8"])
+
+`check_plugin` does what the zoo will do with the plugin: finds it in the registry (built-in or
+installed), builds it from its default config, trains a few steps through the engine (checkpoint,
+metrics log), uses it through its family interface, exports the weights and loads them back from the
+file alone. Each broken promise is an AssertionError that says which one and how to keep it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from zoo.interfaces import FAMILIES, Adapter, Classifier, Generator, Plugin, Sampler
+
+OUTPUTS = 4  # images generated / sampled / classified by the check
+
+
+def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (), steps: int = 2) -> dict:
+    """Train, use, export and reload plugin `name`; returns what was checked (for a test to print)."""
+    from zoo import checkpoints
+    from zoo.engine import Trainer
+    from zoo.models import export_run, load_model
+    from zoo.registry import Registry
+
+    tmp_path = Path(tmp_path)
+    registry = Registry.discover()
+    assert name in registry, f"'{name}' is not registered: add it to the 'zoo.plugins' entry points and pip install the package"
+    spec = registry.get(name)
+    assert spec.load_error is None, spec.load_error
+    cls = spec.plugin_class
+    assert spec.summary, f"{cls.__name__} needs a docstring (its first line is the summary `zoo list` shows)"
+    assert cls.export_modules, f"{cls.__name__}.export_modules must name the modules inference needs (what `zoo export` writes)"
+
+    config = spec.config([], [*overrides, f"train.steps={steps}", f"train.log_every=1", "train.sample_every=0"])
+    run_dir = tmp_path / f"check-{name}"
+    trainer = Trainer(spec, config, run_dir)
+    trainer.fit()
+    assert checkpoints.step_of(checkpoints.latest(run_dir)) == steps, "the engine did not save a checkpoint at the last step"
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    logged = [(row["step"], key, value) for row in rows for key, value in row.items() if isinstance(value, float)]
+    assert logged, "training_step must return the scalars to log, e.g. {'loss': loss.detach()}"
+    bad = [(step, key) for step, key, value in logged if not math.isfinite(value)]
+    assert not bad, f"non-finite values in the training log: {bad}"
+
+    trained = trainer.plugin
+    with trained.modules_swapped(trainer.inference_modules()):
+        expected = use(trained)
+        assert_same(expected, use(trained), "two calls with the same seed gave different outputs: draw all noise from the seed")
+
+    weights = tmp_path / f"{name}.safetensors"
+    metadata = export_run(run_dir, weights, registry)
+    for key in ("plugin", "plugin_version", "zoo_version", "config", "image_size", "normalisation"):
+        assert key in metadata, f"the exported file lacks '{key}' in its metadata"
+    _, loaded, _ = load_model(weights, registry, expected_plugin=name)
+    assert_same(expected, use(loaded), "the weights loaded from the exported file do not reproduce the trained model; "
+                "export_modules must name every module inference uses")
+    return {"plugin": name, "family": cls.family, "steps": steps, "weights": str(weights), "metadata": metadata}
+
+
+@torch.no_grad()
+def use(plugin: Plugin) -> dict[str, torch.Tensor]:
+    """The plugin used through its family interface, with the output shapes each family promises."""
+    assert plugin.family in FAMILIES, f"family '{plugin.family}' is not one of {', '.join(FAMILIES)}"
+    size = plugin.config.data.image_size
+    if isinstance(plugin, Generator):
+        images = plugin.generate(OUTPUTS, seed=0, batch_size=3)  # a batch size that does not divide n
+        _assert_images(images, OUTPUTS, size, "generate")
+        first = plugin.generate(1, seed=0)
+        assert torch.allclose(first, images[:1], atol=1e-5), "generate: image i must depend on (seed, i) only, not on n or the batch size"
+        return {"images": images}
+    if isinstance(plugin, Sampler):
+        labels = torch.arange(OUTPUTS) % plugin.num_classes
+        images = plugin.sample(labels, 0, None, 2, None)
+        _assert_images(images, OUTPUTS, size, "sample")
+        return {"images": images}
+    if isinstance(plugin, Classifier):
+        inputs = torch.rand(OUTPUTS, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        predicted, features = plugin.predict(inputs.to(plugin.device)), plugin.embed(inputs.to(plugin.device))
+        assert predicted.shape == (OUTPUTS,) and not predicted.is_floating_point(), \
+            f"predict must return class indices of shape ({OUTPUTS},), got {tuple(predicted.shape)} {predicted.dtype}"
+        assert features.ndim == 2 and len(features) == OUTPUTS, f"embed must return ({OUTPUTS}, d) features, got {tuple(features.shape)}"
+        if isinstance(plugin, Adapter):
+            target = plugin.domain("target", "val")
+            assert len(target) > 0, "domain('target', 'val') is empty"
+        return {"predicted": predicted.cpu(), "features": features.cpu()}
+    raise AssertionError(f"{type(plugin).__name__} is a Plugin but not a Generator, Sampler, Classifier or Adapter")
+
+
+def _assert_images(images: torch.Tensor, n: int, size: int, method: str) -> None:
+    assert images.shape == (n, 3, size, size), f"{method} must return ({n}, 3, {size}, {size}) images, got {tuple(images.shape)}"
+    assert images.device.type == "cpu", f"{method} must return images on the CPU"
+    assert torch.isfinite(images).all(), f"{method} returned non-finite pixels"
+    assert images.min() >= -1.0001 and images.max() <= 1.0001, f"{method} must return pixels in [-1, 1]"
+
+
+def assert_same(expected: dict[str, torch.Tensor], actual: dict[str, torch.Tensor], message: str) -> None:
+    for key, value in expected.items():
+        assert torch.allclose(value.float(), actual[key].float(), atol=1e-5), f"{message} ({key})"
