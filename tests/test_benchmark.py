@@ -88,3 +88,12 @@ def test_unmeasurable_plugins_are_listed_and_the_others_go_on(tmp_path, monkeypa
 def test_benchmark_refuses_unclear_requests(args, message):
     result = zoo("benchmark", *args)
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_a_run_that_stopped_early_is_never_scored(tmp_path):
+    from zoo.benchmarking import trained_model
+    from zoo.errors import ZooError
+
+    tiny = ["data.image_size=16", "model.base_channels=8", "train.batch_size=8", "train.steps=500", "train.sample_every=0"]
+    with pytest.raises(ZooError, match="stopped at step .* of 500.*run the benchmark again"):
+        trained_model("dcgan", tmp_path / "run", [*tiny, "train.time_limit_min=0.00001"])

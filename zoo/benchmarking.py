@@ -15,6 +15,7 @@ from typing import Sequence
 import torch
 
 from zoo import checkpoints
+from zoo.errors import ZooError
 from zoo.interfaces import Plugin
 
 
@@ -45,7 +46,11 @@ def trained_model(
     done = checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
     if not done:
         started = time.perf_counter()
-        Trainer(spec, config, run_dir).fit(resume=bool(checkpoints.all_checkpoints(run_dir)))
+        trainer = Trainer(spec, config, run_dir)
+        trainer.fit(resume=bool(checkpoints.all_checkpoints(run_dir)))
+        if trainer.step < config.train.steps:  # stopped early (Ctrl-C, time limit): never score a half-trained model
+            raise ZooError(f"{plugin_name} stopped at step {trainer.step} of {config.train.steps} in {run_dir}; "
+                           "run the benchmark again to resume it")
         # Kept beside the run, so a benchmark that reuses it still reports how long it took.
         timing.write_text(json.dumps(time.perf_counter() - started + _earlier_wall(timing)))
     if not done or not model_file.is_file():

@@ -56,6 +56,8 @@ def cli():
     zoo run dcgan                  train (embedded digits, no download)
     zoo export runs/dcgan --out dcgan.safetensors
     zoo sample dcgan --weights dcgan.safetensors -n 1000 --out out/
+    zoo benchmark --all --quick    every plugin trained and measured, ~3 min on 2 CPU cores
+    zoo plugin new my_vae          start your own plugin (see CONTRIBUTING.md)
     """
 
 
@@ -509,7 +511,7 @@ def _score_adapter(weights, data_root, target, split, tsne_dir, tsne_points, dev
 @click.option("--all", "all_plugins", is_flag=True, help="Every registered plugin, third-party ones included.")
 @click.option("--data-root", type=click.Path(file_okay=False),
               help="The HW2 data folder (face/, digits/); each plugin trains on its part. Default: the embedded digits.")
-@click.option("--quick", is_flag=True, help="A few dozen steps per plugin: about 5 minutes for all on 2 CPU cores.")
+@click.option("--quick", is_flag=True, help="A few dozen steps per plugin: about 3 minutes for all on 2 CPU cores.")
 @click.option("--steps", type=int, help="Training steps for every model, evaluators included (default: each spec's).")
 @click.option("--samples", type=int, help="Outputs per plugin for throughput and quality (default: each spec's, 1000 or 100 quick).")
 @click.option("--study", is_flag=True, help="Run the one plugin's deeper study instead (dann: the HW2 table; ddpm_unet: samplers).")
@@ -523,7 +525,7 @@ def benchmark(names, all_plugins, data_root, quick, steps, samples, study, out_d
     runs/benchmark/ and are reused when finished, resumed when interrupted.
 
     \b
-    zoo benchmark --all --quick                          every plugin, embedded digits, ~5 min on a CPU
+    zoo benchmark --all --quick                          every plugin, embedded digits, ~3 min on 2 CPU cores
     zoo benchmark --all --data-root hw2_data             the full run (meant for a GPU)
     zoo benchmark dcgan sagan --quick                    a subset
     zoo benchmark dann --study --data-root hw2_data/digits       the HW2 DANN table, t-SNE pictures

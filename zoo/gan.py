@@ -62,8 +62,8 @@ LOSSES = {
 
 
 def faces_benchmark(steps: int) -> BenchmarkSpec:
-    """`zoo benchmark` of a GAN: the HW2 faces at 64x64 (the plugin's faces.yaml), scored by face rate
-    and FID; quick runs and runs without --data-root use the embedded digits."""
+    """`zoo benchmark` of a GAN: with --data-root, the HW2 faces at 64x64 (the plugin's faces.yaml; `--quick`
+    keeps the default 32x32 config), scored by face rate and FID; without it, the embedded digits."""
     return BenchmarkSpec(data="face/train", config="faces.yaml", metrics=("face_rate", "fid"), steps=steps, quick_steps=60)
 
 

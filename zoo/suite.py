@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from zoo.benchmarking import device_name, stamp, trained_model, write_report
+from zoo.benchmarking import stamp, trained_model, write_report
 from zoo.errors import ZooError
 
 FAMILY_DIGIT_METRIC = {"generator": "digit_fd", "sampler": "digit_accuracy", "classifier": "held_out", "adapter": "held_out"}
@@ -103,7 +103,10 @@ def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: i
         elif spec.plugin_class.benchmark is None:
             rows[spec.name] = {"plugin": spec.name, "family": spec.family, "status": "no benchmark spec"}
         else:
-            plans.append(plan(spec, data_root, quick, steps, samples, runs, out_dir, name))
+            try:
+                plans.append(plan(spec, data_root, quick, steps, samples, runs, out_dir, name))
+            except ZooError as exc:  # e.g. its data is not under --data-root: the others still run
+                rows[spec.name] = {"plugin": spec.name, "family": spec.family, "status": "failed", "error": str(exc)}
     evaluators = {}
     for p in plans:
         if EVALUATOR_METRICS & set(p.metrics):
@@ -143,10 +146,16 @@ def _run_in_own_process(p: Plan) -> dict:
     """The worker's result; its progress bars and messages go straight to this terminal."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        done = subprocess.run([sys.executable, "-m", "zoo.suite", json.dumps(dataclasses.asdict(p)), str(result)])
+        worker = subprocess.Popen([sys.executable, "-m", "zoo.suite", json.dumps(dataclasses.asdict(p)), str(result)])
+        try:
+            code = worker.wait()
+        except KeyboardInterrupt:
+            worker.wait()  # Ctrl-C reached the worker too: its training saves a checkpoint and stops
+            raise ZooError(f"interrupted during {p.name}; finished work is kept in {Path(p.run_dir).parent}: "
+                           "run the same command again to go on from there") from None
         if result.is_file():
             return json.loads(result.read_text())
-        return {"plugin": p.name, "family": p.family, "status": "failed", "error": f"its process ended with exit code {done.returncode}"}
+        return {"plugin": p.name, "family": p.family, "status": "failed", "error": f"its process ended with exit code {code}"}
 
 
 # --- the worker: one plugin, in its own process ---------------------------------------------------
@@ -404,6 +413,11 @@ def _summary(row: dict) -> str:
             f"engine/plain {row['engine_vs_plain']}, peak {row['peak_rss_mib']} MiB, {_quality_cell(row['quality'])} ({row['wall_s']}s)")
 
 
+def _short(data: str) -> str:
+    """face/train, digits/mnistm, ...: enough of a data path to tell the rows apart."""
+    return data if data == "embedded digits" else "/".join(Path(data).parts[-2:])
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"# zoo benchmark{' --quick' if report['quick'] else ''}: {report['date']}, {report['device']}", "",
@@ -419,7 +433,7 @@ def markdown(report: dict) -> str:
             continue
         memory = f"{r['peak_rss_mib']} MiB" + (f" (CUDA {r['cuda_peak_mib']} MiB)" if r.get("cuda_peak_mib") else "")
         lines.append(
-            f"| {r['plugin']} | {r['family']} | {Path(r['data']).name if r['data'] != 'embedded digits' else r['data']} | {r['steps']} "
+            f"| {r['plugin']} | {r['family']} | {_short(r['data'])} | {r['steps']} "
             f"| {r['train_images_per_s']} | {r['engine_vs_plain']} | {r['sample_images_per_s']} | {r['network_evals_per_image']} "
             f"| {memory} | {_quality_cell(r['quality'])} | {r['wall_s']:.0f} s |"
         )
@@ -433,9 +447,14 @@ def markdown(report: dict) -> str:
         "- peak RSS: each plugin runs in its own process; resident set at its peak (training, plain loop, sampling, metric).",
         "",
     ]
+    measured: dict[tuple[str, str], list[str]] = {}  # one line per way of measuring, with the plugins it applies to
     for r in report["plugins"]:
         for q in (r.get("quality") or {}).values():
-            lines.append(f"- {r['plugin']}, {q.get('name', '?')}: {q['how']}")
+            measured.setdefault((q.get("name", "?"), q["how"]), []).append(r["plugin"])
+    lines += [f"- {name} ({', '.join(plugins)}): {how}" for (name, how), plugins in measured.items()]
+    if report["quick"]:
+        lines += ["", "Quick runs train a few dozen steps: quality figures only show that each metric runs, and the "
+                  "engine / plain ratios come from a few short windows (about +-20%)."]
     return "\n".join(lines) + "\n"
 
 
