@@ -20,7 +20,8 @@ from zoo.diffusion import trajectory_times
 from zoo.errors import ZooError
 
 # (scheduler, steps, guidance or None for the plugin's default)
-SETTINGS = (("ddpm", 1000, None), ("ddim", 50, None), ("dpm", 25, None), ("dpm", 10, None), ("dpm", 25, 1.0))
+# The last two rows vary the guidance weight (the default is 2): 1 is plain conditional, 4 stronger.
+SETTINGS = (("ddpm", 1000, None), ("ddim", 50, None), ("dpm", 25, None), ("dpm", 10, None), ("dpm", 25, 1.0), ("dpm", 25, 4.0))
 PER_CLASS = 100
 DDPM_PER_CLASS_ON_CPU = 2
 QUICK = {"ddpm_steps": 300, "classifier_steps": 300, "per_class": 10}
