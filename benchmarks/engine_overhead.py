@@ -26,7 +26,7 @@ import torch
 
 from plugins.dcgan.model import Discriminator, Generator, dcgan_init
 from zoo.data import image_dataset
-from zoo.engine import Trainer
+from zoo.engine import Trainer, read_metrics
 from zoo.gan import bce_discriminator, bce_generator, frozen
 from zoo.registry import Registry
 
@@ -68,7 +68,7 @@ def engine_seconds(spec, config, warmup: int, steps: int) -> float:
     """The engine's own per-window timing (metrics.jsonl), over the windows after the warmup."""
     with tempfile.TemporaryDirectory() as run_dir:
         Trainer(spec, config, run_dir).fit()
-        rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+        rows = read_metrics(run_dir)
     per_image = config.train.batch_size
     timed = [r for r in rows if r["step"] > warmup]
     return sum(config.train.log_every * per_image / r["images_per_s"] for r in timed)

@@ -74,6 +74,13 @@ class EMA:
         self.decay = decay
         self.shadows = {name: copy.deepcopy(m).eval().requires_grad_(False) for name, m in modules.items()}
 
+    @classmethod
+    def of(cls, plugin: Plugin, modules: dict[str, nn.Module], decay: float) -> EMA | None:
+        """The EMA a plugin keeps of `modules` (its `ema_modules`), or None: none named, or decay 0."""
+        if decay <= 0 or not plugin.ema_modules:
+            return None
+        return cls({name: modules[name] for name in plugin.ema_modules}, decay)
+
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
 
@@ -250,9 +257,7 @@ class Trainer:
         prepared = prepared if isinstance(prepared, tuple) else (prepared,)
         self.plugin.modules = dict(zip(names, prepared[: len(names)]))
         self.optimizers = dict(zip(opt_names, prepared[len(names) :]))
-        if self.config.train.ema_decay > 0 and self.plugin.ema_modules:
-            live = self._unwrapped()
-            self.ema = EMA({n: live[n] for n in self.plugin.ema_modules}, self.config.train.ema_decay)
+        self.ema = EMA.of(self.plugin, self._unwrapped(), self.config.train.ema_decay)
         if self.resume_from is not None:
             # Optimizer state goes in after prepare(), which has moved the parameters to the device.
             checkpoints.restore_optimizers(self.resume_from.optimizers, self.optimizers, self.schedulers, acc.scaler)
@@ -339,6 +344,11 @@ def restored_train_mode(modules: dict[str, nn.Module]):
     finally:
         for name, m in modules.items():
             m.train(modes[name])
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl (what MetricLog wrote), oldest first."""
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
 
 
 class MetricLog:

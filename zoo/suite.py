@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import platform
 import resource
@@ -203,8 +204,9 @@ def _engine_step_seconds(run_dir: Path, images_per_step: int) -> float | None:
     first window (start-up, first batches)."""
     import statistics
 
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    speeds = [r["images_per_s"] for r in rows if r.get("images_per_s")]
+    from zoo.engine import read_metrics
+
+    speeds = [r["images_per_s"] for r in read_metrics(run_dir) if r.get("images_per_s")]
     speeds = speeds[1:] or speeds
     return statistics.median(images_per_step / s for s in speeds) if speeds else None
 
@@ -241,7 +243,7 @@ def plain_step_seconds(spec, config, device: torch.device, steps: int, warmup: i
     plugin = spec.build(config).to(device)
     optimizers = plugin.configure_optimizers()
     schedulers = plugin.configure_schedulers(optimizers)
-    ema = EMA({n: plugin.modules[n] for n in plugin.ema_modules}, config.train.ema_decay) if config.train.ema_decay > 0 and plugin.ema_modules else None
+    ema = EMA.of(plugin, plugin.modules, config.train.ema_decay)
     precision = config.train.mixed_precision if device.type == "cuda" else "no"
     autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
@@ -341,14 +343,14 @@ def _digit_accuracy(plugin, images, labels, p: Plan) -> dict:
 
 def _digit_fd(plugin, images, labels, p: Plan) -> dict:
     from zoo.data.digits import labelled_digits
-    from zoo.data.pixels import uint8_to_model_range
+    from zoo.metrics.accuracy import features
     from zoo.metrics.fid import frechet_distance
 
     evaluator = _load_evaluator(plugin, p)
     real = labelled_digits(p.data, "val", evaluator.config.data.image_size)
     with torch.no_grad():
         fake_features = torch.cat([evaluator.embed(_evaluator_input(evaluator, c)) for c in images.split(500)]).double().numpy()
-        real_features = torch.cat([evaluator.embed(uint8_to_model_range(c).to(evaluator.device)) for c in real.images.split(500)]).double().numpy()
+    real_features = features(evaluator, real.images, batch_size=500).double().numpy()
     stats = [(f.mean(0), torch.from_numpy(f).T.cov().numpy()) for f in (real_features, fake_features)]
     with warnings.catch_warnings():  # fewer samples than features: SciPy warns, pytorch-fid's fallback handles it
         warnings.simplefilter("ignore")
@@ -359,6 +361,7 @@ def _digit_fd(plugin, images, labels, p: Plan) -> dict:
                    f"evaluator: {p.evaluator['real_accuracy']:.1%} on {p.evaluator['data']}"}
 
 
+@functools.cache  # face rate and FID both read the folder: written once (a tensor hashes by identity)
 def _saved(images: torch.Tensor, folder: Path) -> Path:
     from zoo.viz import hw2_names, save_images
 

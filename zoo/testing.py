@@ -13,7 +13,6 @@ file alone. Each broken promise is an AssertionError that says which one and how
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Sequence
@@ -28,7 +27,7 @@ OUTPUTS = 4  # images generated / sampled / classified by the check
 def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (), steps: int = 2) -> dict:
     """Train, use, export and reload plugin `name`; returns what was checked (for a test to print)."""
     from zoo import checkpoints
-    from zoo.engine import Trainer
+    from zoo.engine import Trainer, read_metrics
     from zoo.models import export_run, load_model
     from zoo.registry import Registry
 
@@ -46,8 +45,7 @@ def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (),
     trainer = Trainer(spec, config, run_dir)
     trainer.fit()
     assert checkpoints.step_of(checkpoints.latest(run_dir)) == steps, "the engine did not save a checkpoint at the last step"
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    logged = [(row["step"], key, value) for row in rows for key, value in row.items() if isinstance(value, float)]
+    logged = [(row["step"], key, value) for row in read_metrics(run_dir) for key, value in row.items() if isinstance(value, float)]
     assert logged, "training_step must return the scalars to log, e.g. {'loss': loss.detach()}"
     bad = [(step, key) for step, key, value in logged if not math.isfinite(value)]
     assert not bad, f"non-finite values in the training log: {bad}"
