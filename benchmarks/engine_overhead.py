@@ -26,6 +26,7 @@ import torch
 
 from plugins.dcgan.model import Discriminator, Generator, dcgan_init
 from zoo.data import image_dataset
+from zoo.data.pixels import to_model_range
 from zoo.engine import Trainer, read_metrics
 from zoo.gan import bce_discriminator, bce_generator, frozen
 from zoo.registry import Registry
@@ -46,10 +47,10 @@ def plain_pytorch_seconds(config, dataset, warmup: int, steps: int) -> float:
         if step == warmup:
             start = time.perf_counter()
         try:
-            real = next(batches)["image"]
+            real = to_model_range(next(batches))["image"]
         except StopIteration:
             batches = iter(loader)
-            real = next(batches)["image"]
+            real = to_model_range(next(batches))["image"]
         fake = G(torch.randn(real.shape[0], m.latent_dim, 1, 1))
         d_loss = bce_discriminator(D(real), D(fake.detach()))
         d_loss.backward()

@@ -1,12 +1,17 @@
-"""The three GANs on HW2 faces at the same wall-clock budget: face rate and FID of 1000 samples.
+"""GANs on HW2 faces by time to quality: each trained for a wall-clock budget and scored along the way.
 
-    python benchmarks/gan_faces.py --data-root PATH/face --minutes 10 [--inception-weights FILE]
+    python benchmarks/gan_faces.py --data-root PATH/face --minutes 60 --score-every 15
 
-For each of dcgan, sagan and wgan_gp: train with its faces.yaml on <data-root>/train until the time
-limit (train.time_limit_min), export, sample 1000 images with seed 0, then score them: the HW2 face
-rate (needs the `faces` extra) and FID against <data-root>/val (needs the Inception weights; without
-them the table says so). Runs go to runs/benchmark/gan-faces/ and are reused if finished; results to
-benchmarks/results/ as JSON + markdown + each model's first-32 grid.
+For each GAN (dcgan, sagan, wgan_gp by default): train with its recipe (plugins/NAME/faces-cpu.yaml;
+--recipe faces for the reports' networks) on <data-root>/train, in segments of --score-every minutes
+(train.time_limit_min, then --resume). After each segment, with training stopped, export the EMA
+generator, sample --samples images with seed 0, and score them against <data-root>/val: face rate
+(dlib HOG, exactly one face), FID and KID. Scoring time is measured and reported apart, so it never
+eats the training budget.
+
+Runs live in runs/benchmark/gan-faces-DEVICE/NAME. Running the script again resumes them and keeps
+the points already scored, so `--minutes 60 --plugins dcgan` after `--minutes 20` extends the dcgan
+curve. Results: benchmarks/results/gan-faces-DATE-DEVICE.{json,md,png} and each model's first-32 grid.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
+import statistics
 import subprocess
 import sys
 import time
@@ -21,83 +28,230 @@ from pathlib import Path
 
 import torch
 
-from zoo import checkpoints
-
-PLUGINS = ("dcgan", "sagan", "wgan_gp")
 ROOT = Path(__file__).resolve().parent.parent
+PLUGINS = ("dcgan", "sagan", "wgan_gp")
 
 
-def zoo(*args) -> str:
-    command = [sys.executable, "-m", "zoo", *map(str, args)]
-    print("$ zoo " + " ".join(map(str, args)), flush=True)
+def train_segment(name: str, recipe: Path, data_root: Path, run: Path, minutes: float, overrides: list[str]) -> float:
+    """Train (or resume) `run` for `minutes` of wall clock in its own process; its wall seconds."""
+    from zoo import checkpoints
+
+    command = [sys.executable, "-m", "zoo", "run", name, "--config", str(recipe), "--set", f"data.root={data_root / 'train'}",
+               *sum((["--set", o] for o in overrides), []), "--set", f"train.time_limit_min={minutes}", "--out", str(run)]
+    if checkpoints.all_checkpoints(run):
+        command.append("--resume")
+    print("$ zoo " + " ".join(command[3:]), flush=True)
+    started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return done.stdout
+        sys.exit(f"training failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def score(name: str, run: Path, data_root: Path, samples: int, work: Path, fid_dims: int) -> dict:
+    """Face rate, FID and KID of `samples` images (seed 0) from the run's newest checkpoint (EMA weights)."""
+    from zoo import checkpoints
+    from zoo.errors import ZooError
+    from zoo.metrics.faces import face_rate
+    from zoo.metrics.fid import fid
+    from zoo.models import export_run, load_model
+    from zoo.registry import Registry
+    from zoo.viz import hw2_names, save_grid, save_images
+
+    started = time.perf_counter()
+    registry = Registry.discover()
+    step = checkpoints.step_of(checkpoints.latest(run))
+    weights = work / f"{name}-step{step}.safetensors"
+    export_run(run, weights, registry)
+    _, plugin, _ = load_model(weights, registry, expected_plugin=name)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    images = plugin.to(device).generate(samples, seed=0)
+    folder = work / f"{name}-samples"
+    save_images(images, folder, hw2_names(samples))
+    save_grid(images[:32], work / f"{name}-first32.png", nrow=8)
+    row = {"step": step}
+    try:
+        faces = face_rate(folder, progress=False)
+        row["face_rate"] = faces["face_rate"]
+    except ZooError as exc:
+        row["face_rate"], row["face_rate_note"] = None, str(exc)
+    try:
+        quality = fid(data_root / "val", folder, device=device, dims=fid_dims)
+        row.update({key: quality[key] for key in ("fid", "kid", "kid_std", "kid_subset_size", "real_count")})
+    except ZooError as exc:
+        row["fid"], row["fid_note"] = None, str(exc)
+    row["score_wall_s"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> dict:
+    """The same metrics for `samples` real training images against val: the best a model can read at
+    this sample count (FID is biased upward at 1000 images; KID is not). Computed once per work folder."""
+    import shutil
+
+    from zoo.data.images import image_files
+    from zoo.metrics.faces import face_rate
+    from zoo.metrics.fid import fid
+
+    path = work / "real-reference.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    started = time.perf_counter()
+    folder = work / "real-train-sample"
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in image_files(data_root / "train")[:samples]:
+        shutil.copy(file, folder / file.name)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    quality = fid(data_root / "val", folder, device=device, dims=fid_dims)
+    reference = {"count": quality["fake_count"], "face_rate": face_rate(folder, progress=False)["face_rate"],
+                 **{key: quality[key] for key in ("fid", "kid", "kid_std")}, "score_wall_s": round(time.perf_counter() - started, 1)}
+    path.write_text(json.dumps(reference, indent=2))
+    return reference
+
+
+def step_figures(run: Path) -> dict:
+    """Median training images/s and share of wall time spent waiting for data, from metrics.jsonl."""
+    from zoo.engine import read_metrics
+
+    rows = [r for r in read_metrics(run) if "images_per_s" in r]
+    return {key: statistics.median(r[key] for r in rows) for key in ("images_per_s", "data_share") if rows and key in rows[0]}
+
+
+def device_label() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path, png_path = (out / f"{stamp}.{ext}" for ext in ("json", "md", "png"))
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    lines = ["| model | recipe | minutes | steps | face rate | FID | KID x 1000 (± std) | train img/s | data share | scoring |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    real = report.get("real_reference")
+    if real:
+        lines.append(f"| *{real['count']} real `train` images* | | | | {real['face_rate']:.1%} | {real['fid']:.1f} | "
+                     f"{real['kid'] * 1000:.1f} ± {real['kid_std'] * 1000:.1f} | | | {real['score_wall_s']:.0f} s |")
+    for name, model in report["models"].items():
+        for p in model["points"]:
+            face = f"{p['face_rate']:.1%}" if p.get("face_rate") is not None else "not measured"
+            fid = f"{p['fid']:.1f}" if p.get("fid") is not None else "not measured"
+            kid = f"{p['kid'] * 1000:.1f} ± {p['kid_std'] * 1000:.1f}" if p.get("kid") is not None else "not measured"
+            speed = f"{p['images_per_s']:.0f}" if "images_per_s" in p else "?"
+            share = f"{p['data_share']:.1%}" if "data_share" in p else "?"
+            lines.append(f"| {name} | {model['recipe']} | {p['minutes']:g} | {p['step']} | {face} | {fid} | {kid} | {speed} | {share} | {p['score_wall_s']:.0f} s |")
+    grids = "\n".join(f"![{name}]({stamp}-{name}-first32.png)" for name in report["models"])
+    md_path.write_text(
+        f"# GANs on HW2 faces: time to quality ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
+        f"Each model trains on `{report['data_root']}/train` ({report['train_images']} images) with its recipe, in "
+        f"segments of {report['score_every']:g} minutes; after each, training stops and the EMA generator draws "
+        f"{report['samples']} images with seed 0. **minutes**: the training budget (`train.time_limit_min`, summed over "
+        f"segments; the `zoo run` processes' wall clock, start-up included, is `train_wall_s` in the JSON); **scoring** "
+        f"(export, sampling, metrics) is not in it. **face rate**: dlib HOG detector, exactly one "
+        f"face (real `val` faces: 94.6%). **FID** and **KID** against the {report['real_count']} `val` images: pytorch-fid's "
+        f"InceptionV3 and TF-ported weights, {report['fid_dims']}-d features; KID is the unbiased MMD² (cubic kernel), mean "
+        f"± std over 100 subsets. The *real* row scores real training images the same way: the floor of each metric at this sample count. **data share**: median share of the training wall time spent waiting for a batch.\n\n"
+        f"![quality against minutes]({png_path.name})\n\nFirst 32 samples at each model's last point:\n\n{grids}\n"
+    )
+    plot_curves(report, png_path)
+    paths = [json_path, md_path, png_path]
+    for name in report["models"]:
+        grid = work / f"{name}-first32.png"
+        if grid.is_file():
+            target = out / f"{stamp}-{name}-first32.png"
+            target.write_bytes(grid.read_bytes())
+            paths.append(target)
+    return paths
+
+
+def plot_curves(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = (("face_rate", "face rate (exactly one face)", 100.0), ("fid", "FID (lower is better)", 1.0),
+              ("kid", "KID x 1000 (lower is better)", 1000.0))
+    figure, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for axis, (key, title, scale) in zip(axes, panels):
+        for name, model in report["models"].items():
+            points = [p for p in model["points"] if p.get(key) is not None]
+            if points:
+                axis.plot([p["minutes"] for p in points], [p[key] * scale for p in points], marker="o", label=f"{name} ({model['recipe']})")
+        real = report.get("real_reference")
+        if real:
+            axis.axhline(real[key] * scale, color="grey", linestyle="--", linewidth=1, label=f"{real['count']} real train images")
+        if key == "face_rate":
+            axis.axhline(90.0, color="grey", linestyle=":", linewidth=1, label="HW2 strong baseline (90%)")
+        axis.set_title(title)
+        axis.set_xlabel(f"training minutes ({report['device']})")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 2)[2])
     parser.add_argument("--data-root", required=True, type=Path, help="HW2 face folder holding train/ and val/")
-    parser.add_argument("--minutes", type=float, default=10.0, help="training wall-clock budget per model")
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--inception-weights", help="pt_inception-2015-12-05-6726825d.pth, for FID")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training wall-clock budget per model (default 60)")
+    parser.add_argument("--score-every", type=float, default=10.0, help="minutes of training between scored points (default 10)")
     parser.add_argument("--plugins", nargs="+", default=list(PLUGINS))
+    parser.add_argument("--recipe", default="faces-cpu", help="plugins/NAME/RECIPE.yaml (default faces-cpu; faces: the reports' networks)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="extra config override for every model")
+    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--fid-dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="2048 is the standard FID")
+    parser.add_argument("--work", type=Path, help="where the runs live (default runs/benchmark/gan-faces-DEVICE)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
+    for flag, value in (("--minutes", args.minutes), ("--score-every", args.score_every), ("--samples", args.samples)):
+        if value <= 0:
+            parser.error(f"{flag} must be above 0, got {value}")
+    if not (args.data_root / "train").is_dir() or not (args.data_root / "val").is_dir():
+        parser.error(f"--data-root must hold train/ and val/ (the HW2 face folder); '{args.data_root}' does not")
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    work = args.work or Path("runs/benchmark") / f"gan-faces-{device}"
+    state_path = work / "points.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     stamp = f"gan-faces-{datetime.date.today()}-{device}"
-    work = Path("runs/benchmark") / stamp
-    rows = {}
+    segments = math.ceil(args.minutes / args.score_every - 1e-9)
     for name in args.plugins:
-        run, weights, samples = work / name, work / f"{name}.safetensors", work / f"{name}-samples"
-        timing = work / f"{name}-train_wall_s.json"  # kept so that a rerun that reuses the model still reports it
-        if not weights.is_file():
-            started = time.perf_counter()
-            zoo("run", name, "--config", ROOT / f"plugins/{name}/faces.yaml", "--set", f"data.root={args.data_root / 'train'}",
-                "--set", f"train.time_limit_min={args.minutes}", "--set", "train.sample_every=0", "--out", run)
-            zoo("export", run, "--out", weights)
-            timing.write_text(json.dumps(time.perf_counter() - started))
-        train_s = json.loads(timing.read_text()) if timing.is_file() else float("nan")
-        steps = checkpoints.step_of(checkpoints.latest(run))
-        t0 = time.perf_counter()
-        zoo("sample", name, "--weights", weights, "-n", args.samples, "--seed", 0, "--out", samples)
-        sample_s = time.perf_counter() - t0
-        zoo("sample", name, "--weights", weights, "-n", 32, "--seed", 0, "--grid", args.out / f"{stamp}-{name}-first32.png")
-        row = {"steps": steps, "train_wall_s": round(train_s, 1), "sample_wall_s": round(sample_s, 1)}
-        try:
-            zoo("eval", "faces", samples, "--json", work / f"{name}-faces.json")
-            row["face_rate"] = json.loads((work / f"{name}-faces.json").read_text())["face_rate"]
-        except SystemExit as failed:
-            row["face_rate"] = None
-            row["face_rate_note"] = str(failed).splitlines()[-1][:200]
-        fid_args = ["--inception-weights", args.inception_weights] if args.inception_weights else []
-        done = subprocess.run([sys.executable, "-m", "zoo", "eval", "fid", "--real", args.data_root / "val", "--fake", samples,
-                               "--json", work / f"{name}-fid.json", *fid_args], capture_output=True, text=True)
-        if done.returncode == 0:
-            row["fid"] = json.loads((work / f"{name}-fid.json").read_text())["fid"]
-        else:
-            row["fid"], row["fid_note"] = None, (done.stdout + done.stderr).strip().splitlines()[-1][:300]
-        rows[name] = row
-        print(name, row, flush=True)
+        recipe = ROOT / "plugins" / name / f"{args.recipe}.yaml"
+        if not recipe.is_file():
+            sys.exit(f"no recipe {recipe}; choose --recipe from the yaml files in plugins/{name}/")
+        model = state.setdefault(name, {"recipe": args.recipe, "points": []})
+        if model["recipe"] != args.recipe:
+            sys.exit(f"{work / name} was trained with recipe {model['recipe']}; use --work for another recipe")
+        for segment in range(1, segments + 1):
+            minutes = round(min(segment * args.score_every, args.minutes), 4)
+            if any(p["minutes"] >= minutes - 1e-6 for p in model["points"]):
+                continue  # scored in an earlier invocation
+            trained = model["points"][-1]["minutes"] if model["points"] else 0.0
+            wall = train_segment(name, recipe, args.data_root, work / name, minutes - trained, args.overrides)
+            point = {"minutes": minutes, "train_wall_s": round(wall + sum(p["segment_wall_s"] for p in model["points"]), 1),
+                     "segment_wall_s": round(wall, 1)}
+            point.update(score(name, work / name, args.data_root, args.samples, work, args.fid_dims))
+            point.update(step_figures(work / name))
+            model["points"].append(point)
+            state_path.write_text(json.dumps(state, indent=2))  # a stopped benchmark keeps its scored points
+            print(f"{name} at {minutes:g} min: " + ", ".join(f"{k} {v}" for k, v in point.items() if k != "minutes"), flush=True)
 
-    report = {"benchmark": "gan-faces", "date": str(datetime.date.today()), "device": device, "threads": torch.get_num_threads(),
-              "data_root": str(args.data_root), "minutes_per_model": args.minutes, "samples": args.samples, "seed": 0, "rows": rows}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stamp}.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| model | steps | face rate | FID (vs val) | train | sample 1000 |", "|---|---|---|---|---|---|"]
-    for name, row in rows.items():
-        face = f"{row['face_rate']:.1%}" if row.get("face_rate") is not None else "not measured"
-        fid = f"{row['fid']:.1f}" if row.get("fid") is not None else "not measured: no Inception weights"
-        lines.append(f"| {name} | {row['steps']} | {face} | {fid} | {row['train_wall_s'] / 60:.1f} min | {row['sample_wall_s']:.0f} s |")
-    (args.out / f"{stamp}.md").write_text(
-        f"# GANs on HW2 faces, equal wall-clock budget ({report['date']}, {device})\n\n" + "\n".join(lines) + "\n\n"
-        f"Each model: its `plugins/NAME/faces.yaml` (64x64, the reference reports' architectures), trained on "
-        f"`{args.data_root}/train` for {args.minutes} min, then {args.samples} samples with seed 0. Face rate: "
-        f"dlib HOG detector, exactly one face (real `val` faces score 94.6%). FID: pytorch-fid against `val`.\n"
-    )
-    print(f"wrote {args.out / stamp}.md")
+    any_point = next((p for m in state.values() for p in m["points"] if p.get("real_count")), {})
+    try:
+        reference = real_reference(args.data_root, args.samples, work, args.fid_dims)
+    except Exception as exc:  # e.g. no `faces`/`fid` extra: the table says so instead of losing the points
+        reference = None
+        print(f"real reference not measured: {exc}", flush=True)
+    report = {"benchmark": "gan-faces", "date": str(datetime.date.today()), "device": device_label(),
+              "data_root": str(args.data_root), "train_images": len(list((args.data_root / "train").iterdir())),
+              "real_count": any_point.get("real_count"), "score_every": args.score_every, "samples": args.samples,
+              "seed": 0, "fid_dims": args.fid_dims, "overrides": args.overrides, "real_reference": reference, "models": state}
+    for path in write_results(report, args.out, stamp, work):
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

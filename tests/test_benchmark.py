@@ -1,7 +1,10 @@
 """`zoo benchmark`: the spec-driven table for every family, and plugins that cannot be measured."""
 
 import json
+import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import zoo
@@ -97,3 +100,37 @@ def test_a_run_that_stopped_early_is_never_scored(tmp_path):
     tiny = ["data.image_size=16", "model.base_channels=8", "train.batch_size=8", "train.steps=500", "train.sample_every=0"]
     with pytest.raises(ZooError, match="stopped at step .* of 500.*run the benchmark again"):
         trained_model("dcgan", tmp_path / "run", [*tiny, "train.time_limit_min=0.00001"])
+
+
+def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):
+    """benchmarks/gan_faces.py trains in timed segments, scores each (face rate, FID, KID) with training
+    stopped, writes table + curve, and a second call extends the curve instead of starting again."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 24), ("val", 8)):
+        (tmp_path / "face" / split).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "face" / split / f"{i:04d}.png")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
+    common = [sys.executable, script, "--data-root", tmp_path / "face", "--plugins", "dcgan", "--score-every", "0.02",
+              "--set", "data.image_size=16", "--set", "model.base_channels=8", "--set", "train.batch_size=8",
+              "--samples", "6", "--fid-dims", "64", "--work", tmp_path / "work", "--out", tmp_path / "results"]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = subprocess.run([*map(str, common), "--minutes", "0.02"], capture_output=True, text=True, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = subprocess.run([*map(str, common), "--minutes", "0.04"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.stdout.count("$ zoo run") == 1 and "--resume" in again.stdout  # only the new segment trained
+    report = json.loads(next((tmp_path / "results").glob("gan-faces-*.json")).read_text())
+    points = report["models"]["dcgan"]["points"]
+    assert [p["minutes"] for p in points] == [0.02, 0.04] and points[0]["step"] < points[1]["step"]
+    for point in points:
+        assert point["score_wall_s"] > 0 and point["train_wall_s"] > 0 and 0 <= point["data_share"] < 1
+        # The README's install (the faces and fid extras) measures all three.
+        assert point["face_rate"] is not None and point["fid"] > 0 and point["kid"] is not None and point["kid_std"] >= 0
+    assert {p.suffix for p in (tmp_path / "results").iterdir()} == {".json", ".md", ".png"}
+    assert "| dcgan | faces-cpu | 0.04 |" in next((tmp_path / "results").glob("gan-faces-*.md")).read_text()

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -5,6 +6,7 @@ from PIL import Image
 from conftest import zoo
 from zoo.config import Config
 from zoo.data import EmbeddedDigits, ImageFolder, image_dataset
+from zoo.data.pixels import to_model_range
 from zoo.errors import DataError
 
 
@@ -36,11 +38,34 @@ def test_digit_strokes_are_visible_against_the_background():
     assert torch.stack(contrast).mean() > 40
 
 
-def test_image_folder_resizes_crops_and_scales(image_folder):
+def test_image_folder_resizes_crops_and_keeps_uint8_in_memory(image_folder):
     data = ImageFolder(image_folder, 16)
-    assert len(data) == 24
-    image = data[0]["image"]
-    assert image.shape == (3, 16, 16) and -1.0 <= image.min() and image.max() <= 1.0
+    assert len(data) == 24 and data.images.shape == (24, 3, 16, 16) and data.images.dtype == torch.uint8
+    assert data[3]["image"].data_ptr() == data.images[3].data_ptr()  # a view of the one tensor, no decoding
+
+
+def test_in_memory_images_equal_the_pil_path(image_folder):
+    """What training sees (uint8 in memory, converted by the engine) equals decoding each file with PIL."""
+    from torchvision.transforms import v2 as T
+
+    pil_path = T.Compose([T.PILToTensor(), T.Resize(16, antialias=True), T.CenterCrop(16),
+                          T.ToDtype(torch.float32, scale=True), T.Normalize([0.5] * 3, [0.5] * 3)])
+    data = ImageFolder(image_folder, 16)
+    batch = to_model_range({"image": data.images})
+    assert batch["image"].dtype == torch.float32
+    for i, path in enumerate(data.files):
+        with Image.open(path) as image:
+            expected = pil_path(image.convert("RGB"))
+        assert torch.allclose(batch["image"][i], expected, atol=1e-6), path
+
+
+def test_to_model_range_converts_uint8_and_passes_floats_through():
+    batch = {"image": torch.tensor([[[[0, 255, 128]]]], dtype=torch.uint8), "label": torch.tensor([3])}
+    out = to_model_range(batch)
+    assert torch.allclose(out["image"], torch.tensor([[[[-1.0, 1.0, 128 / 127.5 - 1]]]]), atol=1e-6)
+    assert torch.equal(out["label"], batch["label"])
+    floats = {"image": torch.zeros(1, 3, 2, 2)}
+    assert to_model_range(floats) is floats
 
 
 def test_image_dataset_uses_root_or_the_embedded_default(image_folder):
@@ -60,6 +85,14 @@ def test_missing_empty_and_unreadable_folders_are_clear_errors(tmp_path):
     (bad / "0001.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image .*0001.png"):
         ImageFolder(bad, 16)
+    # A broken file after good ones is found while the folder is read, before any training step.
+    later = tmp_path / "later"
+    later.mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(later / f"{i:04d}.png")
+    (later / "0003.png").write_bytes(Image.new("RGB", (8, 8)).tobytes()[:20])
+    with pytest.raises(DataError, match="cannot read image .*0003.png.*remove or replace"):
+        ImageFolder(later, 8)
 
 
 def test_training_on_an_image_folder_through_the_cli(image_folder, tmp_path):
@@ -77,10 +110,18 @@ def test_training_on_an_image_folder_through_the_cli(image_folder, tmp_path):
     assert empty.exit_code == 1 and "is not a folder" in empty.output
 
 
-def test_grey_and_rgba_images_become_rgb(tmp_path):
+def test_grey_alpha_palette_and_16_bit_images_become_rgb(tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()
-    Image.new("L", (10, 10), 128).save(folder / "a.png")
-    Image.new("RGBA", (10, 10), (255, 0, 0, 128)).save(folder / "b.png")
+    Image.new("L", (10, 10), 128).save(folder / "a_grey.png")
+    Image.new("RGBA", (10, 10), (255, 0, 0, 128)).save(folder / "b_rgba.png")
+    Image.new("LA", (10, 10), (200, 255)).save(folder / "c_grey_alpha.png")
+    palette = Image.new("P", (10, 10), 1)
+    palette.putpalette([0, 0, 0, 10, 20, 30] + [0] * 762)
+    palette.save(folder / "d_palette.png")
+    palette.save(folder / "e_palette_transparent.png", transparency=0)
+    Image.fromarray(np.full((10, 10), 128 * 257, dtype=np.uint16)).save(folder / "f_16bit.png")
     data = ImageFolder(folder, 8)
-    assert data[0]["image"].shape == data[1]["image"].shape == (3, 8, 8)
+    assert data.images.shape == (6, 3, 8, 8)
+    colours = [tuple(data.images[i, :, 4, 4].tolist()) for i in range(6)]
+    assert colours == [(128, 128, 128), (255, 0, 0), (200, 200, 200), (10, 20, 30), (10, 20, 30), (128, 128, 128)]

@@ -33,7 +33,8 @@ def test_run_writes_config_metrics_checkpoints_and_previews(tmp_path):
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
-    assert {"loss_d", "loss_g", "images_per_s"} <= rows[0].keys()
+    assert {"loss_d", "loss_g", "images_per_s", "data_share"} <= rows[0].keys()
+    assert all(0.0 <= r["data_share"] < 1.0 for r in rows)
     assert "plugin: dcgan" in (run / "config.yaml").read_text()
 
 

@@ -1,4 +1,4 @@
-"""FID (pytorch-fid's network and math, weights from a local file) and the HW2 face metric."""
+"""FID and KID (pytorch-fid's network and math, weights from a local file or the `fid` extra) and the HW2 face metric."""
 
 import json
 from unittest import mock
@@ -12,6 +12,7 @@ from scipy import linalg
 from conftest import zoo
 from zoo.errors import ZooError
 from zoo.metrics import fid as fid_module
+from zoo.metrics import inception as inception_module
 
 
 def test_frechet_distance_matches_a_direct_computation():
@@ -36,7 +37,7 @@ def random_inception_weights(tmp_path_factory):
         torchvision.models.Inception3, "load_state_dict", lambda self, state, *a, **k: captured.update(self.state_dict())
     ):
         inception.fid_inception_v3()
-    path = tmp_path_factory.mktemp("weights") / fid_module.WEIGHTS_FILE
+    path = tmp_path_factory.mktemp("weights") / inception_module.WEIGHTS_FILE
     torch.manual_seed(0)
     # Random convolution weights; BatchNorm's running statistics stay as built (a variance must be > 0).
     torch.save({k: v if "running" in k or not v.is_floating_point() else torch.randn_like(v) * 0.05 for k, v in captured.items()}, path)
@@ -60,27 +61,98 @@ def test_fid_end_to_end_with_weights_from_a_local_file(random_inception_weights,
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "fake-fid.json").read_text())
     assert report["fid"] > 0 and (report["real_count"], report["fake_count"]) == (6, 5)
-    assert "pytorch-fid" in report["backend"] and report["real_statistics_cached"] is False
+    assert np.isfinite(report["kid"]) and report["kid_std"] >= 0 and report["kid_subsets"] == 100  # unbiased: may be < 0
+    assert "pytorch-fid" in report["backend"] and report["real_features_cached"] is False
     # The second time the real statistics come from the cache and give the same figure.
-    monkeypatch.setenv(fid_module.WEIGHTS_ENV, str(random_inception_weights))
+    monkeypatch.setenv(inception_module.WEIGHTS_ENV, str(random_inception_weights))
     again = zoo("eval", "fid", "--real", real, "--fake", fake, "--json", tmp_path / "again.json", "--dims", 64)
     assert "from cache" in again.output
     assert json.loads((tmp_path / "again.json").read_text())["fid"] == pytest.approx(report["fid"], rel=1e-6)
 
 
-def test_missing_inception_weights_say_which_file_and_where(tmp_path, monkeypatch):
-    monkeypatch.delenv(fid_module.WEIGHTS_ENV, raising=False)
+def test_missing_inception_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.delenv(inception_module.WEIGHTS_ENV, raising=False)
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    monkeypatch.setattr(inception_module, "_packaged_path", lambda: None)  # as without the `fid` extra
     with pytest.raises(ZooError) as error:
-        fid_module.find_inception_weights()
+        inception_module.find_inception_weights()
     message = str(error.value)
-    assert fid_module.WEIGHTS_FILE in message and str(tmp_path / "hub" / "checkpoints") in message
-    assert "--inception-weights" in message
+    assert ".[fid]" in message and "--inception-weights" in message and inception_module.WEIGHTS_FILE in message
+    with pytest.raises(ZooError, match="points at .*nowhere.pth"):
+        inception_module.find_inception_weights(tmp_path / "nowhere.pth")
+
+
+def test_damaged_weights_files_are_one_line_errors_that_name_the_file(tmp_path):
+    images = write_images(tmp_path / "images", 3, 0)
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a state dict")
-    images = write_images(tmp_path / "images", 3, 0)
-    result = zoo("eval", "fid", "--real", images, "--fake", images, "--inception-weights", bad)
-    assert result.exit_code == 1 and "cannot read Inception weights" in result.output
+    packaged = inception_module._packaged_path()
+    damaged = [bad]
+    if packaged is not None:  # the TorchScript file cut short, as an interrupted copy leaves it
+        cut = tmp_path / "default_1.pt"
+        cut.write_bytes(packaged.read_bytes()[: 2**20])
+        damaged.append(cut)
+    for path in damaged:
+        result = zoo("eval", "fid", "--real", images, "--fake", images, "--inception-weights", path)
+        assert result.exit_code == 1
+        message = result.output.strip()
+        assert message.count("\n") == 0 and "cannot read Inception weights" in message and str(path) in message
+
+
+@pytest.fixture(scope="module")
+def photographs():
+    """Two real photographs (scikit-learn ships them), 299x299 crops in [0, 1], and a 64x64 copy of each."""
+    from sklearn.datasets import load_sample_images
+
+    full = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1)[:, 50:349, 100:399] for i in load_sample_images().images])
+    small = torch.nn.functional.interpolate(full.float(), size=64, mode="area").round().to(torch.uint8)
+    return full.float() / 255, small.float() / 255
+
+
+def test_shipped_weights_give_pytorch_fid_features(photographs, tmp_path):
+    """The TorchScript network from the `fid` extra, run as it is, and pytorch-fid's InceptionV3 loaded
+    with its tensors (zoo's loader) give the same 2048-d features; so does a .pth saved from them."""
+    packaged = inception_module._packaged_path()
+    if packaged is None:
+        pytest.skip("the `fid` extra is not installed: pip install -e '.[fid]'")
+    full, small = photographs
+    model = inception_module.inception(packaged)
+    shipped = torch.jit.load(str(packaged), map_location="cpu").eval()
+    with torch.no_grad():
+        ours = model(full)[0].flatten(1)
+        theirs = shipped(full * 2 - 1)  # the TF network takes [-1, 1]; pytorch-fid maps [0, 1] there itself
+        assert ours.shape == (2, 2048) and ours.abs().mean() > 0.1
+        assert (ours - theirs).abs().max().item() < 1e-4
+        # 64x64 images, as the face GANs make them: pytorch-fid resizes, the TF network is given the same resize.
+        resized = torch.nn.functional.interpolate(small, size=(299, 299), mode="bilinear", align_corners=False)
+        assert (model(small)[0].flatten(1) - shipped(resized * 2 - 1)).abs().max().item() < 1e-4
+        saved = tmp_path / inception_module.WEIGHTS_FILE
+        torch.save(inception_module.read_state_dict(packaged), saved)
+        assert torch.equal(inception_module.inception(saved)(full)[0].flatten(1), ours)
+
+
+def test_kid_is_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 64)).astype(np.float32)
+    same = rng.normal(size=(400, 64)).astype(np.float32)
+    kid_same, std_same, size = fid_module.kernel_inception_distance(real, same)
+    assert size == 200  # capped at half the smaller set
+    small, _, _ = fid_module.kernel_inception_distance(real, same + 0.2)
+    large, _, _ = fid_module.kernel_inception_distance(real, same + 0.5)
+    assert abs(kid_same) < 3 * std_same + 1e-3 and abs(kid_same) < small / 10
+    assert 0 < small < large
+
+
+def test_kid_matches_the_unbiased_mmd_written_out():
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(20, 5)), rng.normal(0.3, 1.0, size=(20, 5))
+    value, std, size = fid_module.kernel_inception_distance(real, fake, subsets=1, subset_size=10, seed=3)
+    pick = np.random.default_rng(3)
+    x, y = fake[pick.choice(20, 10, replace=False)], real[pick.choice(20, 10, replace=False)]
+    k = lambda a, b: (a @ b / 5 + 1) ** 3  # noqa: E731
+    within = sum(k(x[i], x[j]) + k(y[i], y[j]) for i in range(10) for j in range(10) if i != j) / (10 * 9)
+    across = sum(k(x[i], y[j]) for i in range(10) for j in range(10)) / 100
+    assert value == pytest.approx(within - 2 * across, rel=1e-9) and std == 0.0 and size == 10
 
 
 def test_face_rate_counts_images_with_exactly_one_face(tmp_path):

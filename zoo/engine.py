@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from zoo import checkpoints
 from zoo.config import Config, dump
+from zoo.data.pixels import to_model_range
 from zoo.errors import ConfigError, DataError
 from zoo.interfaces import Plugin, TrainStep
 from zoo.registry import PluginSpec
@@ -178,7 +179,7 @@ class Trainer:
                 out_of_time = deadline != float("inf") and self._broadcast_flag(time.monotonic() > deadline)
                 if out_of_time:
                     break
-                logs = self._train_one_step(batches)
+                logs = self._train_one_step(batches, log)
                 self.step += 1
                 bar.update(1)
                 log.add(logs)
@@ -208,11 +209,14 @@ class Trainer:
 
         return bool(broadcast(torch.tensor([flag], device=self.accelerator.device)).item())
 
-    def _train_one_step(self, batches: Iterator) -> dict[str, torch.Tensor]:
+    def _train_one_step(self, batches: Iterator, log: "MetricLog | None" = None) -> dict[str, torch.Tensor]:
         acc, t = self.accelerator, self.config.train
         modules = list(self.plugin.modules.values())
         for micro in range(t.grad_accum):
-            batch = send_to_device(next(batches), acc.device)
+            waiting = time.perf_counter()
+            batch = to_model_range(send_to_device(next(batches), acc.device))
+            if log is not None:
+                log.data_seconds += time.perf_counter() - waiting
             torch.manual_seed(step_seed(t.seed, self.step, micro, acc.process_index))
             with acc.accumulate(*modules):  # the log shows the last micro-batch's values
                 logs = self.plugin.training_step(batch, TrainStep(self.step, acc, self.optimizers))
@@ -367,6 +371,7 @@ class MetricLog:
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.steps = 0
+        self.data_seconds = 0.0  # time the loop waited for batches (added by the trainer)
         self.window_start = time.perf_counter()
 
     def add(self, logs: dict) -> None:
@@ -386,6 +391,7 @@ class MetricLog:
         elapsed = time.perf_counter() - self.window_start
         row = {"step": step, **{k: round(float(v) / self.counts[k], 6) for k, v in self.sums.items()}}
         row["images_per_s"] = round(images_per_step * self.steps / max(elapsed, 1e-9), 2)
+        row["data_share"] = round(self.data_seconds / max(elapsed, 1e-9), 4)  # of the wall time, previews included
         if self.enabled:
             with self.path.open("a") as f:
                 f.write(json.dumps(row) + "\n")

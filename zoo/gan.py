@@ -1,8 +1,11 @@
 """What every GAN plugin shares: named losses, the discriminator/generator alternation, sampling.
 
 A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}); the
-loss (`gan.loss`), the number of discriminator steps per generator step (`gan.n_critic`) and the two
-Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its config. Losses take discriminator outputs and return scalars.
+loss (`gan.loss`), the number of discriminator steps per generator step (`gan.n_critic`), the
+DiffAugment policy applied to everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout";
+empty for none) and the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its
+config. Losses take discriminator outputs and return scalars. Sampling uses the EMA of the generator
+when the run kept one (`train.ema_decay`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from torch import nn
 
 from zoo.config import Config
 from zoo.data import image_dataset
+from zoo.diffaugment import diff_augment, parse_policy
 from zoo.errors import ConfigError
 from zoo.interfaces import BenchmarkSpec, Generator, TrainStep
 
@@ -99,6 +103,11 @@ class GAN(Generator):
         if config.gan.n_critic < 1:
             raise ConfigError(f"gan.n_critic must be at least 1, got {config.gan.n_critic}")
         self.discriminator_loss, self.generator_loss = self.losses[config.gan.loss]
+        try:
+            # .get: a third-party GAN's default.yaml may predate the key.
+            self.augment_policy = parse_policy(config.gan.get("diffaugment", ""))
+        except ValueError as exc:
+            raise ConfigError(f"gan.diffaugment: {exc}") from None
         super().__init__(config)
 
     def latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
@@ -115,6 +124,10 @@ class GAN(Generator):
             "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
         }
 
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """What D sees of a batch: DiffAugment with the configured policy (the images themselves if none)."""
+        return diff_augment(images, self.augment_policy) if self.augment_policy else images
+
     def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
         """Extra discriminator loss term (e.g. a gradient penalty); none by default."""
         return 0.0
@@ -128,8 +141,9 @@ class GAN(Generator):
         with torch.set_grad_enabled(update_generator):
             fake = G(self.latent(real.shape[0], device=real.device))
 
-        d_loss = self.discriminator_loss(D(real), D(fake.detach()))
-        d_loss = d_loss + self.discriminator_penalty(real, fake.detach())
+        real, seen_fake = self.augment(real), self.augment(fake)
+        d_loss = self.discriminator_loss(D(real), D(seen_fake.detach()))
+        d_loss = d_loss + self.discriminator_penalty(real, seen_fake.detach())
         step.optimize("discriminator", d_loss)
         logs = {"loss_d": d_loss.detach()}
 
@@ -138,7 +152,7 @@ class GAN(Generator):
             # generator's loss goes through the bare module.
             bare_D = step.unwrap(D)
             with frozen(bare_D):
-                g_loss = self.generator_loss(bare_D(fake))
+                g_loss = self.generator_loss(bare_D(seen_fake))
                 step.optimize("generator", g_loss)
             logs["loss_g"] = g_loss.detach()
         return logs

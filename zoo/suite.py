@@ -36,6 +36,7 @@ from typing import Callable, Sequence
 import torch
 
 from zoo.benchmarking import stamp, trained_model, write_report
+from zoo.data.pixels import to_model_range
 from zoo.errors import ZooError
 
 FAMILY_DIGIT_METRIC = {"generator": "digit_fd", "sampler": "digit_accuracy", "classifier": "held_out", "adapter": "held_out"}
@@ -258,7 +259,7 @@ def plain_step_seconds(spec, config, device: torch.device, steps: int, warmup: i
         except StopIteration:
             batches = iter(loader)
             batch = next(batches)
-        batch = {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        batch = to_model_range({k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()})
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logs = plugin.training_step(batch, PlainStep(index, optimizers, device, scaler))
         for scheduler in schedulers.values():

@@ -98,12 +98,12 @@ def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
 def load_image_folder(folder: Path, size: int) -> DigitDomain:
     """Every image file in a folder, unlabelled (label -1), sorted by name: what `zoo predict` reads.
     Given an HW2 domain folder, its data/ subfolder is used."""
-    from zoo.data.images import IMAGE_SUFFIXES
+    from zoo.data.images import IMAGE_SUFFIXES, image_files
 
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"'{folder}' is not a folder; point it at a folder of digit images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files and (folder / "data").is_dir():
         return load_image_folder(folder / "data", size)
     if not files:

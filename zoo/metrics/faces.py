@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from zoo.data.images import IMAGE_SUFFIXES
+from zoo.data.images import image_files
 from zoo.errors import DataError, ZooError
 
 UPSAMPLE = 1  # face_recognition.face_locations' number_of_times_to_upsample default
@@ -40,9 +40,7 @@ def faces_found(detector, path: Path) -> int:
 
 def face_rate(folder: str | Path, progress: bool = True) -> dict:
     folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise DataError(f"'{folder}' is not a folder of images")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_files(folder)
     if not files:
         raise DataError(f"no images in '{folder}'")
     dlib = _dlib()
