@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from zoo.benchmarking import device_label, device_name
 from zoo.data.images import decode, image_files
 from zoo.data.pixels import uint8_to_model_range
 from zoo.engine import Trainer, read_metrics
@@ -70,9 +71,8 @@ def main() -> None:
     size = config.data.image_size
     results = {"decoded per step (PIL)": measure(lambda: DecodedPerStep(args.data_root, size), config, args.steps),
                "in memory (zoo ImageFolder)": measure(None, config, args.steps)}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    label = torch.cuda.get_device_name() if device == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    stamp = f"face-data-path-{datetime.date.today()}-{device}"
+    label = device_label()
+    stamp = f"face-data-path-{datetime.date.today()}-{device_name()}"
     report = {"benchmark": "face-data-path", "date": str(datetime.date.today()), "device": label, "data_root": str(args.data_root),
               "recipe": "plugins/dcgan/faces-cpu.yaml", "steps": args.steps, "results": results}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from zoo.benchmarking import device_label, device_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ("dcgan", "sagan", "wgan_gp")
@@ -51,9 +51,6 @@ def train_segment(name: str, recipe: Path, data_root: Path, run: Path, minutes: 
 def score(name: str, run: Path, data_root: Path, samples: int, work: Path, fid_dims: int) -> dict:
     """Face rate, FID and KID of `samples` images (seed 0) from the run's newest checkpoint (EMA weights)."""
     from zoo import checkpoints
-    from zoo.errors import ZooError
-    from zoo.metrics.faces import face_rate
-    from zoo.metrics.fid import fid
     from zoo.models import export_run, load_model
     from zoo.registry import Registry
     from zoo.viz import hw2_names, save_grid, save_images
@@ -64,23 +61,32 @@ def score(name: str, run: Path, data_root: Path, samples: int, work: Path, fid_d
     weights = work / f"{name}-step{step}.safetensors"
     export_run(run, weights, registry)
     _, plugin, _ = load_model(weights, registry, expected_plugin=name)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    images = plugin.to(device).generate(samples, seed=0)
+    images = plugin.to(device_name()).generate(samples, seed=0)
     folder = work / f"{name}-samples"
     save_images(images, folder, hw2_names(samples))
     save_grid(images[:32], work / f"{name}-first32.png", nrow=8)
-    row = {"step": step}
+    row = {"step": step, **quality_of(folder, data_root, fid_dims)}
+    row["score_wall_s"] = round(time.perf_counter() - started, 1)
+    return row
+
+
+def quality_of(folder: Path, data_root: Path, fid_dims: int) -> dict:
+    """Face rate, FID and KID of an image folder against <data_root>/val; a metric that cannot be
+    measured (its extra is missing) is None with a note, and the others go on."""
+    from zoo.errors import ZooError
+    from zoo.metrics.faces import face_rate
+    from zoo.metrics.fid import fid
+
+    row = {}
     try:
-        faces = face_rate(folder, progress=False)
-        row["face_rate"] = faces["face_rate"]
+        row["face_rate"] = face_rate(folder, progress=False)["face_rate"]
     except ZooError as exc:
         row["face_rate"], row["face_rate_note"] = None, str(exc)
     try:
-        quality = fid(data_root / "val", folder, device=device, dims=fid_dims)
-        row.update({key: quality[key] for key in ("fid", "kid", "kid_std", "kid_subset_size", "real_count")})
+        quality = fid(data_root / "val", folder, device=device_name(), dims=fid_dims)
+        row.update({key: quality[key] for key in ("fid", "kid", "kid_std", "kid_subset_size", "real_count", "fake_count")})
     except ZooError as exc:
-        row["fid"], row["fid_note"] = None, str(exc)
-    row["score_wall_s"] = round(time.perf_counter() - started, 1)
+        row["fid"], row["kid"], row["fid_note"] = None, None, str(exc)
     return row
 
 
@@ -90,8 +96,6 @@ def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> 
     import shutil
 
     from zoo.data.images import image_files
-    from zoo.metrics.faces import face_rate
-    from zoo.metrics.fid import fid
 
     path = work / "real-reference.json"
     if path.is_file():
@@ -101,10 +105,8 @@ def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> 
     folder.mkdir(parents=True, exist_ok=True)
     for file in image_files(data_root / "train")[:samples]:
         shutil.copy(file, folder / file.name)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    quality = fid(data_root / "val", folder, device=device, dims=fid_dims)
-    reference = {"count": quality["fake_count"], "face_rate": face_rate(folder, progress=False)["face_rate"],
-                 **{key: quality[key] for key in ("fid", "kid", "kid_std")}, "score_wall_s": round(time.perf_counter() - started, 1)}
+    reference = {"count": len(image_files(folder)), **quality_of(folder, data_root, fid_dims),
+                 "score_wall_s": round(time.perf_counter() - started, 1)}
     path.write_text(json.dumps(reference, indent=2))
     return reference
 
@@ -117,10 +119,12 @@ def step_figures(run: Path) -> dict:
     return {key: statistics.median(r[key] for r in rows) for key in ("images_per_s", "data_share") if rows and key in rows[0]}
 
 
-def device_label() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    return f"cpu ({torch.get_num_threads()} threads)"
+def quality_cells(row: dict) -> str:
+    """The face rate, FID and KID cells of a table row."""
+    face = f"{row['face_rate']:.1%}" if row.get("face_rate") is not None else "not measured"
+    fid = f"{row['fid']:.1f}" if row.get("fid") is not None else "not measured"
+    kid = f"{row['kid'] * 1000:.1f} ± {row['kid_std'] * 1000:.1f}" if row.get("kid") is not None else "not measured"
+    return f"{face} | {fid} | {kid}"
 
 
 def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]:
@@ -131,16 +135,12 @@ def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]
              "|---|---|---|---|---|---|---|---|---|---|"]
     real = report.get("real_reference")
     if real:
-        lines.append(f"| *{real['count']} real `train` images* | | | | {real['face_rate']:.1%} | {real['fid']:.1f} | "
-                     f"{real['kid'] * 1000:.1f} ± {real['kid_std'] * 1000:.1f} | | | {real['score_wall_s']:.0f} s |")
+        lines.append(f"| *{real['count']} real `train` images* | | | | {quality_cells(real)} | | | {real['score_wall_s']:.0f} s |")
     for name, model in report["models"].items():
         for p in model["points"]:
-            face = f"{p['face_rate']:.1%}" if p.get("face_rate") is not None else "not measured"
-            fid = f"{p['fid']:.1f}" if p.get("fid") is not None else "not measured"
-            kid = f"{p['kid'] * 1000:.1f} ± {p['kid_std'] * 1000:.1f}" if p.get("kid") is not None else "not measured"
             speed = f"{p['images_per_s']:.0f}" if "images_per_s" in p else "?"
             share = f"{p['data_share']:.1%}" if "data_share" in p else "?"
-            lines.append(f"| {name} | {model['recipe']} | {p['minutes']:g} | {p['step']} | {face} | {fid} | {kid} | {speed} | {share} | {p['score_wall_s']:.0f} s |")
+            lines.append(f"| {name} | {model['recipe']} | {p['minutes']:g} | {p['step']} | {quality_cells(p)} | {speed} | {share} | {p['score_wall_s']:.0f} s |")
     grids = "\n".join(f"![{name}]({stamp}-{name}-first32.png)" for name in report["models"])
     md_path.write_text(
         f"# GANs on HW2 faces: time to quality ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
@@ -180,7 +180,7 @@ def plot_curves(report: dict, path: Path) -> None:
             if points:
                 axis.plot([p["minutes"] for p in points], [p[key] * scale for p in points], marker="o", label=f"{name} ({model['recipe']})")
         real = report.get("real_reference")
-        if real:
+        if real and real.get(key) is not None:
             axis.axhline(real[key] * scale, color="grey", linestyle="--", linewidth=1, label=f"{real['count']} real train images")
         if key == "face_rate":
             axis.axhline(90.0, color="grey", linestyle=":", linewidth=1, label="HW2 strong baseline (90%)")
@@ -213,7 +213,7 @@ def main() -> None:
     if not (args.data_root / "train").is_dir() or not (args.data_root / "val").is_dir():
         parser.error(f"--data-root must hold train/ and val/ (the HW2 face folder); '{args.data_root}' does not")
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device_name()
     work = args.work or Path("runs/benchmark") / f"gan-faces-{device}"
     state_path = work / "points.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
@@ -241,11 +241,7 @@ def main() -> None:
             print(f"{name} at {minutes:g} min: " + ", ".join(f"{k} {v}" for k, v in point.items() if k != "minutes"), flush=True)
 
     any_point = next((p for m in state.values() for p in m["points"] if p.get("real_count")), {})
-    try:
-        reference = real_reference(args.data_root, args.samples, work, args.fid_dims)
-    except Exception as exc:  # e.g. no `faces`/`fid` extra: the table says so instead of losing the points
-        reference = None
-        print(f"real reference not measured: {exc}", flush=True)
+    reference = real_reference(args.data_root, args.samples, work, args.fid_dims)
     report = {"benchmark": "gan-faces", "date": str(datetime.date.today()), "device": device_label(),
               "data_root": str(args.data_root), "train_images": len(list((args.data_root / "train").iterdir())),
               "real_count": any_point.get("real_count"), "score_every": args.score_every, "samples": args.samples,

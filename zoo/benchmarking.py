@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import platform
 import time
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +22,13 @@ from zoo.interfaces import Plugin
 
 def device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_label() -> str:
+    """What a result was measured on, for reports: the GPU's name, or the CPU and its thread count."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def stamp(benchmark: str, quick: bool) -> str:

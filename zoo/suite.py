@@ -22,7 +22,6 @@ import dataclasses
 import datetime
 import functools
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from zoo.benchmarking import stamp, trained_model, write_report
+from zoo.benchmarking import device_label, stamp, trained_model, write_report
 from zoo.data.pixels import to_model_range
 from zoo.errors import ZooError
 
@@ -123,7 +122,7 @@ def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: i
         row = rows[p.name]
         echo(f"      {p.name}: " + (f"{row['status']}: {row.get('error', '')}" if row["status"] != "ok" else _summary(row)))
     report = {
-        "suite": name, "date": datetime.date.today().isoformat(), "device": _device_label(), "quick": quick,
+        "suite": name, "date": datetime.date.today().isoformat(), "device": device_label(), "quick": quick,
         "data_root": str(data_root or ""), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
         "wall_s": round(time.perf_counter() - started, 1), "evaluators": evaluators,
         "plugins": [rows[s.name] for s in specs],
@@ -185,7 +184,7 @@ def measure(p: Plan) -> dict:
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {
         "plugin": p.name, "family": p.family, "status": "ok", "version": spec.version, "source": spec.source,
-        "device": _device_label(), "data": p.data or "embedded digits", "steps": p.steps, "batch_size": batch,
+        "device": device_label(), "data": p.data or "embedded digits", "steps": p.steps, "batch_size": batch,
         "train_images_per_s": round(batch / engine_step, 1) if engine_step else None,
         "train_wall_s": round(train_wall, 1) if train_wall else None,
         "engine_step_s": engine_step, "plain_step_s": plain_step,
@@ -396,12 +395,6 @@ METRICS = {"held_out": _held_out, "digit_accuracy": _digit_accuracy, "digit_fd":
 
 
 # --- the report -----------------------------------------------------------------------------------
-
-def _device_label() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
 
 def _quality_cell(quality: dict) -> str:
     cells = []
