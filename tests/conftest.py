@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 import pytest
@@ -16,6 +19,46 @@ TINY = (
     "--set", "train.log_every=1",
     "--set", "train.sample_every=0",
 )
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# What pytest and Python themselves may leave in the project root.
+TOOL_LEFTOVERS = {".pytest_cache", "__pycache__"}
+# Folders the product writes into by default (--out defaults), which may already exist in a checkout.
+DEFAULT_OUTPUTS = ("runs", "out", "benchmarks/results")
+
+
+def project_listing() -> set[str]:
+    """The project root's entries and those of its default output folders."""
+    found = set(os.listdir(PROJECT_ROOT)) - TOOL_LEFTOVERS
+    for folder in DEFAULT_OUTPUTS:
+        if (PROJECT_ROOT / folder).is_dir():
+            found |= {f"{folder}/{name}" for name in os.listdir(PROJECT_ROOT / folder)}
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_outside_the_project(tmp_path_factory):
+    """Module- and session-scoped fixtures run before the per-test cwd below: they start elsewhere too."""
+    with pytest.MonkeyPatch.context() as patch:
+        where = tmp_path_factory.mktemp("cwd")
+        patch.chdir(where)
+        patch.setenv("XDG_CACHE_HOME", str(where / ".cache"))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path, monkeypatch):
+    """Every test runs in its own temporary folder, never in the project: a test that defaults to
+    runs/NAME must not meet the user's own runs (or leave one behind), and caches (~/.cache/zoo/fid)
+    start empty. Fails a test that still writes into the project root, for example through a path
+    built from __file__."""
+    before = project_listing()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
+    yield
+    new = project_listing() - before
+    assert not new, f"the test wrote {sorted(new)} into the project {PROJECT_ROOT}; write under tmp_path"
 
 
 @pytest.fixture(autouse=True)

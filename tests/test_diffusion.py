@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import zoo
+from conftest import PROJECT_ROOT, zoo
 from plugins.ddpm_unet.model import SelfAttention, UNetConditional
 from zoo.diffusion import LinearSchedule, _reverse_process, guided_eps, make_scheduler, noise_generators, trajectory_times
 from zoo.registry import Registry
@@ -134,7 +134,7 @@ def test_reference_preset_is_the_reports_architecture():
     from zoo.config import read_yaml
 
     spec = Registry.discover().get("ddpm_unet")
-    unet = spec.build(spec.config([read_yaml("plugins/ddpm_unet/reference.yaml")])).modules["unet"]
+    unet = spec.build(spec.config([read_yaml(PROJECT_ROOT / "plugins" / "ddpm_unet" / "reference.yaml")])).modules["unet"]
     attention = [m for m in unet.modules() if isinstance(m, SelfAttention)]
     # sa1-sa6 of the reports: after each of the three down and three up blocks, at widths 128/256/256/128/64/64.
     assert [a.ln.normalized_shape[0] for a in attention] == [128, 256, 256, 128, 64, 64]

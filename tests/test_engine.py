@@ -94,6 +94,34 @@ def test_existing_run_is_never_overwritten_and_finished_run_says_how_to_extend(t
     assert missing.exit_code == 1 and "not a run folder" in missing.output
 
 
+def test_without_out_each_run_takes_a_fresh_folder_and_resume_takes_the_newest(tmp_path):
+    """(cwd is tmp_path: see conftest.) The README's main job can be run twice in the same folder."""
+    nothing = zoo("run", "dcgan", "--resume")
+    assert nothing.exit_code == 1 and "no dcgan run with a checkpoint under runs/" in nothing.output
+    first = zoo("run", "dcgan", *TINY, "--set", "train.steps=2")
+    second = zoo("run", "dcgan", *TINY, "--set", "train.steps=2")
+    assert first.exit_code == second.exit_code == 0, first.output + second.output
+    assert "run folder: runs/dcgan\n" in first.output and "run folder: runs/dcgan-2\n" in second.output
+    assert "zoo export runs/dcgan-2 --out" in second.output
+    assert checkpoints.step_of(checkpoints.latest(tmp_path / "runs" / "dcgan")) == 2
+    assert checkpoints.step_of(checkpoints.latest(tmp_path / "runs" / "dcgan-2")) == 2
+    resumed = zoo("run", "dcgan", "--resume", "--set", "train.steps=3")
+    assert resumed.exit_code == 0 and "run folder: runs/dcgan-2\n" in resumed.output
+    assert checkpoints.step_of(checkpoints.latest(tmp_path / "runs" / "dcgan-2")) == 3
+    assert checkpoints.step_of(checkpoints.latest(tmp_path / "runs" / "dcgan")) == 2
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["dcgan", "dcgan-2"]
+
+
+def test_a_config_typo_is_reported_before_anything_about_the_run_folder(tmp_path):
+    run = tmp_path / "run"
+    train_tiny(run, 2)
+    for args in (("--out", run), ("--out", run, "--resume"), ("--resume",), ()):
+        typo = zoo("run", "dcgan", "--set", "train.step=3", *args)
+        assert typo.exit_code == 1
+        assert typo.output.strip() == "Error: unknown config key 'train.step'; did you mean 'train.steps'?", args
+    assert not (tmp_path / "runs").exists()  # the typo claimed no folder either
+
+
 class LinearRegression(Generator):
     """A plugin without BatchNorm or noise, so accumulated gradients can be checked exactly."""
 
@@ -181,20 +209,22 @@ def test_sampler_shards_resumes_and_reshuffles_per_epoch():
 
 
 def test_two_process_data_parallel_training(tmp_path):
-    """`torchrun`/`accelerate launch` with 2 CPU processes (gloo): real DDP through the same code."""
+    """`torchrun`/`accelerate launch` with 2 CPU processes (gloo): real DDP through the same code.
+    Without --out, the two processes agree on one fresh run folder (runs/dcgan is taken here)."""
     import os
     import subprocess
     import sys
 
-    run = tmp_path / "ddp"
+    (tmp_path / "runs" / "dcgan").mkdir(parents=True)
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
     args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "zoo", "run", "dcgan",
-            *TINY, "--set", "train.steps=4", "--set", "train.ema_decay=0.9", "--out", str(run)]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+            *TINY, "--set", "train.steps=4", "--set", "train.ema_decay=0.9"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "batch 8x1x2" in done.stdout  # two processes, one banner (the main process prints)
-    assert done.stdout.count("done: step 4") == 1
-    assert [p.name for p in checkpoints.all_checkpoints(run)] == ["step_000004"]
+    assert done.stdout.count("done: step 4") == 1 and done.stdout.count("run folder: runs/dcgan-2") == 1
+    assert [p.name for p in checkpoints.all_checkpoints(tmp_path / "runs" / "dcgan-2")] == ["step_000004"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["dcgan", "dcgan-2"]
 
 
 def test_time_limit_stops_with_a_checkpoint_that_resumes(tmp_path):

@@ -115,37 +115,44 @@ def describe(name, config_files, overrides):
 @click.argument("name")
 @click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False), help="YAML config file(s), applied in order.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
-@click.option("--out", type=click.Path(file_okay=False), help="Run folder (default: runs/NAME).")
-@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Run folder (default: runs/NAME, or runs/NAME-2, -3, ... when that one is taken).")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out (default: the newest runs/NAME[-K]) from its newest checkpoint.")
 def run(name, config_files, overrides, out, resume):
     """Train a plugin. Writes checkpoints, metrics.jsonl and preview grids into the run folder.
 
     \b
     zoo run dcgan                                   embedded digits, a few minutes on a CPU
+    zoo run dcgan                                   again: a new run in runs/dcgan-2
+    zoo run dcgan --resume                          continue the newest dcgan run where it stopped
     zoo run dcgan --config plugins/dcgan/faces.yaml --set data.root=PATH/face/train --out runs/faces
-    zoo run dcgan --out runs/faces --resume         continue where it stopped
     zoo run dcgan --out runs/faces --resume --set train.steps=40000   ... and train longer
     accelerate launch -m zoo run dcgan ...          several GPUs, mixed precision (train.mixed_precision)
     """
-    from zoo import checkpoints
+    from zoo import checkpoints, run_folders
     from zoo.engine import Trainer
     from zoo.models import run_plugin
 
     registry = _registry()
     spec = registry.get(name)
-    run_dir = Path(out or Path("runs") / name)
     files = _config_files(config_files)
+    config = spec.config(files, overrides)  # a typo in --set or --config is the first thing to hear about
     if resume:
+        run_dir = Path(out) if out else run_folders.newest_with_checkpoint(spec.name)
         run_spec, saved = run_plugin(run_dir, registry)
         if run_spec.name != spec.name:
             raise ZooError(f"the run in {run_dir} is a '{run_spec.name}' run, not '{spec.name}'")
-        files = [saved, *files]
-    elif checkpoints.all_checkpoints(run_dir):
-        raise ZooError(
-            f"{run_dir} already holds a run (checkpoint {checkpoints.latest(run_dir).name}); "
-            "add --resume to continue it, or choose another --out"
-        )
-    config = spec.config(files, overrides)
+        config = spec.config([saved, *files], overrides)
+    elif out:
+        run_dir = Path(out)
+        if checkpoints.all_checkpoints(run_dir):
+            raise ZooError(
+                f"{run_dir} already holds a run (checkpoint {checkpoints.latest(run_dir).name}); "
+                "add --resume to continue it, or choose another --out"
+            )
+    else:
+        run_dir = _claim_run_dir(spec.name)  # the banner says which
     started = time.perf_counter()
     trainer = Trainer(spec, config, run_dir)
     checkpoint = trainer.fit(resume=resume)
@@ -156,6 +163,29 @@ def run(name, config_files, overrides, out, resume):
         if samples:
             click.echo(f"latest samples: {samples[-1]}")
         click.echo(f"share it: zoo export {run_dir} --out {spec.name}.safetensors")
+
+
+def _claim_run_dir(name: str) -> Path:
+    """A fresh runs/NAME[-K], claimed by the main process and shared with the others under
+    `accelerate launch`, so that every process writes into the same folder."""
+    from accelerate.utils import broadcast_object_list
+
+    from zoo import run_folders
+
+    state = _process_state()
+    chosen = [str(run_folders.claim_fresh(name)) if state.is_main_process else None]
+    if state.num_processes > 1:
+        broadcast_object_list(chosen)
+    return Path(chosen[0])
+
+
+def _process_state():
+    """Accelerate's process state, made before the Trainer's Accelerator (which then shares it). The
+    CPU flag is read as AcceleratorState reads it: without it, torchrun on CPUs looks like one process."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
 @cli.command()
