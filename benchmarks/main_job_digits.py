@@ -3,11 +3,13 @@
     python benchmarks/main_job_digits.py runs/dcgan ["with EMA=runs/dcgan-2" dcgan.safetensors ...] [--samples 1000]
 
 Each argument is a `zoo run` folder (its newest checkpoint, the EMA where the run kept one) or a
-file from `zoo export`, optionally labelled for the table as LABEL=PATH. Each generator draws --samples images with seed 0, which the digit
-classifier that `zoo benchmark` trains on the same embedded digits (cached in runs/benchmark/)
-reads: the share it reads with probability >= 0.9 ("readable"), how its readings spread over the
-ten classes, and the digit FD (Frechet distance in its features) against the real val digits.
-The real val digits, which the classifier never trained on, are the reference row. Writes benchmarks/results/main-job-digits-DATE-DEVICE.{json,md}.
+file from `zoo export`, optionally labelled for the table as LABEL=PATH. Each generator draws
+--samples images with seed 0, read by zoo benchmark's digit evaluator for the embedded digits
+(zoo.suite.digit_evaluator, its full 1500 steps, cached in runs/benchmark/): the share it reads with
+probability >= 0.9 ("readable"), how its readings spread over the ten classes, and the digit FD
+(Frechet distance in its features) against the real val digits. The real val digits, which the
+classifier never trained on, are the reference row. Writes
+benchmarks/results/main-job-digits-DATE-DEVICE.{json,md}.
 """
 
 from __future__ import annotations
@@ -15,48 +17,30 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from zoo.benchmarking import device_label, stamp, trained_model, write_report
+from zoo.benchmarking import device_label, stamp, write_report
 from zoo.data.digits import labelled_digits
 from zoo.data.pixels import uint8_to_model_range
-from zoo.metrics.fid import frechet_distance
+from zoo.metrics.fid import feature_frechet_distance
 from zoo.models import export_run, load_model
 from zoo.registry import Registry
+from zoo.suite import EVALUATOR, EVALUATOR_STEPS, digit_evaluator, evaluator_input
 
 ROOT = Path(__file__).resolve().parent.parent
-EVALUATOR_STEPS = 1500  # zoo benchmark's full evaluator: the same run folder, so either reuses the other's
 CONFIDENT = 0.9
-
-
-def evaluator():
-    run_dir = Path("runs/benchmark") / f"evaluator-embedded-{EVALUATOR_STEPS}steps"
-    model, _ = trained_model("digit_classifier", run_dir, ["data.root=", f"train.steps={EVALUATOR_STEPS}", "train.sample_every=0"])
-    return model
 
 
 @torch.no_grad()
 def readings(classifier, images: torch.Tensor) -> dict:
     """What the classifier makes of images in [-1, 1]: probabilities and features."""
-    size = classifier.config.data.image_size
-    if images.shape[-1] != size:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
     net = classifier.modules["net"].eval()  # the built-in digit_classifier's network: logits for its confidence
-    chunks = [c.to(classifier.device) for c in images.split(500)]
+    chunks = [evaluator_input(classifier, c) for c in images.split(500)]
     probabilities = torch.cat([net(c).softmax(1).cpu() for c in chunks])
-    features = torch.cat([classifier.embed(c) for c in chunks]).double()
+    features = torch.cat([classifier.embed(c) for c in chunks]).double().numpy()
     return {"probabilities": probabilities, "features": features}
-
-
-def digit_fd(a: torch.Tensor, b: torch.Tensor) -> float:
-    stats = [(f.mean(0).numpy(), f.T.cov().numpy()) for f in (a, b)]
-    with warnings.catch_warnings():  # fewer samples than features: pytorch-fid's fallback handles it
-        warnings.simplefilter("ignore")
-        return float(frechet_distance(*stats[0], *stats[1]))
 
 
 def row(name: str, read: dict, real_val: dict | None) -> dict:
@@ -65,7 +49,7 @@ def row(name: str, read: dict, real_val: dict | None) -> dict:
     spread = torch.bincount(p.argmax(1), minlength=p.shape[1]).float() / len(p)
     return {"name": name, "count": len(p), "readable": (p.max(1).values >= CONFIDENT).float().mean().item(),
             "class_shares": [round(s, 4) for s in spread.tolist()],
-            "digit_fd": digit_fd(read["features"], real_val["features"]) if real_val else None}
+            "digit_fd": feature_frechet_distance(real_val["features"], read["features"]) if real_val else None}
 
 
 def generator_images(argument: str, registry: Registry, samples: int) -> tuple[torch.Tensor, str]:
@@ -89,8 +73,8 @@ def markdown(report: dict) -> str:
         "# Main job digits: how many a digit classifier reads",
         "",
         f"{report['device']}; {report['samples']} samples per generator, seed 0; embedded digits (1797 scikit-learn "
-        f"digits, MNIST-M style). Evaluator: digit_classifier, {EVALUATOR_STEPS} steps, {report['evaluator_val_accuracy']:.1%} "
-        f"on the real val split. Readable: read with probability >= {CONFIDENT}. Digit FD: against the real val "
+        f"digits, MNIST-M style). Evaluator: {EVALUATOR}, {report['evaluator']['steps']} steps, "
+        f"{report['evaluator']['real_accuracy']:.1%} on {report['evaluator']['data']}. Readable: read with probability >= {CONFIDENT}. Digit FD: against the real val "
         "digits in the evaluator's features (lower is better).",
         "",
         "| images | readable | digit FD | share read as 0 1 2 3 4 5 6 7 8 9 |",
@@ -113,15 +97,15 @@ def main() -> None:
 
     started = time.perf_counter()
     registry = Registry.discover()
-    classifier = evaluator()
+    evaluator = digit_evaluator("", EVALUATOR_STEPS["full"], Path("runs/benchmark"))
+    _, classifier, _ = load_model(Path(evaluator["file"]), registry, expected_plugin=EVALUATOR)
     val = labelled_digits("", "val", classifier.config.data.image_size)
     real_val = readings(classifier, uint8_to_model_range(val.images))
-    accuracy = (real_val["probabilities"].argmax(1) == val.labels).float().mean().item()
     rows = [row(f"real val digits ({len(val)}, held out from the classifier)", real_val, None)]
     for source in args.sources:
         images, name = generator_images(source, registry, args.samples)
         rows.append(row(name, readings(classifier, images), real_val))
-    report = {"device": device_label(), "samples": args.samples, "evaluator_val_accuracy": accuracy,
+    report = {"device": device_label(), "samples": args.samples, "evaluator": evaluator,
               "rows": rows, "wall_s": time.perf_counter() - started}
     for path in write_report(args.out, stamp("main-job-digits", quick=False), report, markdown(report)):
         print(f"wrote {path}")

@@ -35,14 +35,14 @@ def claim_fresh(name: str, root: Path = RUNS) -> Path:
     taken = {number for number, _ in _numbered(name, root)}
     number = 1
     while True:
-        while number in taken:
-            number += 1
-        path = root / (name if number == 1 else f"{name}-{number}")
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:  # someone else took it (or a file sits there): try the next one
-            taken.add(number)
+        if number not in taken:
+            path = root / (name if number == 1 else f"{name}-{number}")
+            try:
+                path.mkdir(parents=True)
+                return path
+            except FileExistsError:  # someone else took it (or a file sits there): try the next one
+                pass
+        number += 1
 
 
 def newest_with_checkpoint(name: str, root: Path = RUNS) -> Path:

@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -113,7 +112,7 @@ def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: i
         if EVALUATOR_METRICS & set(p.metrics):
             if p.data not in evaluators:
                 echo(f"digit evaluator for {p.data or 'the embedded digits'} ({EVALUATOR})")
-                evaluators[p.data] = _evaluator(p.data, steps or EVALUATOR_STEPS["quick" if quick else "full"], runs)
+                evaluators[p.data] = digit_evaluator(p.data, steps or EVALUATOR_STEPS["quick" if quick else "full"], runs)
             p.evaluator = evaluators[p.data]
     for i, p in enumerate(plans, 1):
         echo(f"[{i}/{len(plans)}] {p.name} ({p.family}): {p.steps} steps on {p.data or 'the embedded digits'}, "
@@ -131,8 +130,9 @@ def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: i
     return paths + [Path(r["grid"]) for r in report["plugins"] if r.get("grid")]
 
 
-def _evaluator(data: str, steps: int, runs: Path) -> dict:
-    """The digit classifier that reads generated digits: trained on the same digits, cached in runs/."""
+def digit_evaluator(data: str, steps: int, runs: Path) -> dict:
+    """The digit classifier that reads generated digits, trained on the same digits and cached in `runs`:
+    {file, steps, data (its held-out split), real_accuracy (on that split)}."""
     from zoo.data.digits import labelled_digits
     from zoo.metrics.accuracy import domain_accuracy
 
@@ -324,7 +324,8 @@ def _load_evaluator(plugin, p: Plan):
     return evaluator.to(plugin.device)
 
 
-def _evaluator_input(evaluator, images: torch.Tensor) -> torch.Tensor:
+def evaluator_input(evaluator, images: torch.Tensor) -> torch.Tensor:
+    """Generated images at the evaluator's input size, on its device."""
     size = evaluator.config.data.image_size
     if images.shape[-1] != size:
         images = torch.nn.functional.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -334,7 +335,7 @@ def _evaluator_input(evaluator, images: torch.Tensor) -> torch.Tensor:
 def _digit_accuracy(plugin, images, labels, p: Plan) -> dict:
     evaluator = _load_evaluator(plugin, p)
     with torch.no_grad():
-        read = torch.cat([evaluator.predict(_evaluator_input(evaluator, chunk)) for chunk in images.split(500)])
+        read = torch.cat([evaluator.predict(evaluator_input(evaluator, chunk)) for chunk in images.split(500)])
     accuracy = (read == labels).float().mean().item()
     return {"value": accuracy, "name": "accuracy",
             "how": f"share of {len(labels)} samples ({len(labels) // plugin.num_classes} per class, seed 0, default sampler) "
@@ -344,17 +345,14 @@ def _digit_accuracy(plugin, images, labels, p: Plan) -> dict:
 def _digit_fd(plugin, images, labels, p: Plan) -> dict:
     from zoo.data.digits import labelled_digits
     from zoo.metrics.accuracy import features
-    from zoo.metrics.fid import frechet_distance
+    from zoo.metrics.fid import feature_frechet_distance
 
     evaluator = _load_evaluator(plugin, p)
     real = labelled_digits(p.data, "val", evaluator.config.data.image_size)
     with torch.no_grad():
-        fake_features = torch.cat([evaluator.embed(_evaluator_input(evaluator, c)) for c in images.split(500)]).double().numpy()
+        fake_features = torch.cat([evaluator.embed(evaluator_input(evaluator, c)) for c in images.split(500)]).double().numpy()
     real_features = features(evaluator, real.images, batch_size=500).double().numpy()
-    stats = [(f.mean(0), torch.from_numpy(f).T.cov().numpy()) for f in (real_features, fake_features)]
-    with warnings.catch_warnings():  # fewer samples than features: SciPy warns, pytorch-fid's fallback handles it
-        warnings.simplefilter("ignore")
-        distance = frechet_distance(*stats[0], *stats[1])
+    distance = feature_frechet_distance(real_features, fake_features)
     return {"value": distance, "name": "digit FD",
             "how": f"Frechet distance between {len(images)} samples and {len(real)} real val digits in the evaluator's "
                    f"{real_features.shape[1]}-d features (lower is better; FID with a digit classifier instead of Inception); "

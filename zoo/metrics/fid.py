@@ -77,8 +77,9 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
         return float(calculate_frechet_distance(mu1, sigma1 + offset, mu2, sigma2 + offset))
 
 
-def frechet_inception_distance(real: np.ndarray, fake: np.ndarray) -> float:
-    """FID of two feature sets (pytorch-fid's statistics: mean and covariance with N - 1)."""
+def feature_frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """Frechet distance of two (N, d) feature sets, with pytorch-fid's statistics (mean, covariance with
+    N - 1): FID on Inception features, the benchmarks' digit FD on a digit classifier's."""
     with warnings.catch_warnings():  # fewer samples than features: SciPy warns, frechet_distance handles it
         warnings.simplefilter("ignore")
         return frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
@@ -118,7 +119,7 @@ def fid(real: str | Path, fake: str | Path, weights: str | Path | None = None, d
     fake_features = features(fake_files, model, device, batch_size, dims)
     kid, kid_std, subset = kernel_inception_distance(real_features, fake_features)
     return {
-        "metric": "fid", "fid": frechet_inception_distance(real_features, fake_features),
+        "metric": "fid", "fid": feature_frechet_distance(real_features, fake_features),
         "kid": kid, "kid_std": kid_std, "kid_subsets": KID_SUBSETS, "kid_subset_size": subset,
         "real": str(real), "fake": str(fake), "real_count": len(real_files), "fake_count": len(fake_files),
         "backend": f"pytorch-fid {_version('pytorch-fid')}, InceptionV3 {dims}-d features, weights {weights.name}; "
