@@ -27,7 +27,8 @@ import torch
 from plugins.dcgan.model import Discriminator, Generator, dcgan_init
 from zoo.data import image_dataset
 from zoo.data.pixels import to_model_range
-from zoo.engine import Trainer, read_metrics
+from zoo.engine import Trainer
+from zoo.metric_log import read_metrics
 from zoo.gan import bce_discriminator, bce_generator, frozen
 from zoo.registry import Registry
 

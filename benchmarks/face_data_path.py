@@ -23,7 +23,8 @@ import torch
 from zoo.benchmarking import device_label, device_name
 from zoo.data.images import decode, image_files
 from zoo.data.pixels import uint8_to_model_range
-from zoo.engine import Trainer, read_metrics
+from zoo.engine import Trainer
+from zoo.metric_log import read_metrics
 from zoo.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent

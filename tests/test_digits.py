@@ -69,7 +69,7 @@ def test_bad_label_files_are_named(tmp_path):
     with pytest.raises(DataError, match="header 'image_name,label'"):
         load_domain(str(tmp_path), "d", "train", 28)
     (tmp_path / "d" / "val.csv").write_text("image_name,label\nmissing.png,1\n")
-    with pytest.raises(DataError, match="missing.png is listed in the label CSV but does not exist"):
+    with pytest.raises(DataError, match="val.csv lists missing.png, not found in .*data; fix the CSV"):
         load_domain(str(tmp_path), "d", "val", 28)
 
 

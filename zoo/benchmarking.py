@@ -17,6 +17,7 @@ import torch
 
 from zoo import checkpoints
 from zoo.errors import ZooError
+from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin
 
 
@@ -75,8 +76,8 @@ def write_report(out_dir: Path, name: str, report: dict, markdown: str) -> list[
     """NAME.json and NAME.md in out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / f"{name}.json", out_dir / f"{name}.md"
-    json_path.write_text(json.dumps(report, indent=2) + "\n")
-    md_path.write_text(markdown)
+    write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
+    write_text_atomic(md_path, markdown)
     return [json_path, md_path]
 
 

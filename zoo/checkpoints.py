@@ -4,17 +4,21 @@
     ema.safetensors       EMA copies of the plugin's ema_modules (when train.ema_decay > 0)
     optimizers.pt         optimizer, scheduler and loss-scaler states (plain tensors and numbers:
                           read back with torch.load(weights_only=True), which runs no pickled code)
-    state.json            the step, the plugin, the zoo version
+    state.json            the step and the zoo version (the plugin is in the run's config.yaml)
 
 A checkpoint is written into a hidden folder and renamed into place when complete, so an
-interrupted save never leaves a half checkpoint that resume would pick up.
+interrupted save never leaves a half checkpoint that resume would pick up. Weights that are not
+all finite are never written (the engine stops first), and a checkpoint that fails to load (a disk
+error, a file cut short) is skipped by resume and export in favour of the newest one that loads.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +27,7 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning
 from zoo.weights import load_tensors, save_tensors, split_state
 
 PREFIX = "step_"
@@ -76,7 +80,9 @@ def save(
         shutil.rmtree(final)
     os.replace(partial, final)
     if keep:
-        for old in all_checkpoints(run_dir)[:-keep]:
+        # Only checkpoints up to this one count: any newer one is left from before a resume (one that
+        # did not load), and counting it could rotate out the good checkpoint just written.
+        for old in [c for c in all_checkpoints(run_dir) if step_of(c) <= step][:-keep]:
             shutil.rmtree(old, ignore_errors=True)
     return final
 
@@ -101,7 +107,58 @@ def latest(run_dir: Path) -> Path:
     return found[-1]
 
 
+class CheckpointError(ZooError):
+    """A checkpoint that cannot be used: unreadable, cut short, or holding non-finite weights."""
+
+
+def first_nonfinite(tensors: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, or None."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return name
+    return None
+
+
+def first_nonfinite_module(modules: Mapping[str, nn.Module]) -> str | None:
+    """"module.parameter" of the first non-finite weight or buffer of `modules`, or None."""
+    return first_nonfinite(_flatten(modules))
+
+
 def load(checkpoint: Path) -> Checkpoint:
+    """A checkpoint's contents, or a CheckpointError naming it and what is wrong with it."""
+    try:
+        loaded = _load(checkpoint)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, RuntimeError, pickle.UnpicklingError, ZooError) as exc:
+        # The first sentence is enough (torch's zip errors run to a paragraph).
+        reason = str(exc).split(";")[0] if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}".split(". ")[0]
+        raise CheckpointError(f"checkpoint {checkpoint} cannot be read ({reason})") from None
+    for kind, states in (("weights", loaded.modules), ("EMA weights", loaded.ema)):
+        bad = first_nonfinite({f"{m}.{k}": t for m, state in states.items() for k, t in state.items()})
+        if bad:
+            raise CheckpointError(f"checkpoint {checkpoint} holds non-finite {kind} ({bad})")
+    return loaded
+
+
+def newest_loadable(run_dir: Path) -> tuple[Path, Checkpoint]:
+    """The newest checkpoint of a run that loads and is finite; each newer one that does not is
+    skipped with a one-line warning. A CheckpointError when none is usable."""
+    found = all_checkpoints(run_dir)
+    if not found:
+        latest(run_dir)  # raises the "no checkpoint" error
+    problems = []
+    for path in reversed(found):
+        try:
+            return path, load(path)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+            warnings.warn(f"skipping {exc}", ZooWarning, stacklevel=2)
+    raise CheckpointError(
+        f"none of the {len(found)} checkpoints in {run_dir} can be used (newest: {problems[0]}); start a new run "
+        f"with another --out, or delete {folder(run_dir)} to start over in this folder"
+    )
+
+
+def _load(checkpoint: Path) -> Checkpoint:
     state = json.loads((checkpoint / "state.json").read_text())
     tensors, _ = load_tensors(checkpoint / "modules.safetensors")
     names = {key.split(".", 1)[0] for key in tensors}
@@ -109,8 +166,7 @@ def load(checkpoint: Path) -> Checkpoint:
     if (checkpoint / "ema.safetensors").is_file():
         ema_tensors, _ = load_tensors(checkpoint / "ema.safetensors")
         ema = {n: split_state(ema_tensors, n) for n in {k.split(".", 1)[0] for k in ema_tensors}}
-    optim_path = checkpoint / "optimizers.pt"
-    optimizers = torch.load(optim_path, map_location="cpu", weights_only=True) if optim_path.is_file() else {}
+    optimizers = torch.load(checkpoint / "optimizers.pt", map_location="cpu", weights_only=True)
     return Checkpoint(
         step=int(state["step"]),
         modules={n: split_state(tensors, n) for n in names},
@@ -119,10 +175,30 @@ def load(checkpoint: Path) -> Checkpoint:
     )
 
 
+# Learning-rate entries of a param group: the rate itself and what schedulers derive it from.
+LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
+
+
 def restore_optimizers(saved: Mapping[str, Any], optimizers: Mapping, schedulers: Mapping, scaler: Any = None) -> None:
+    """Optimizer, scheduler and loss-scaler state as saved, with the hyperparameters of the config the
+    run resumes with: `--resume --set optim.lr=...` (say, a lower rate after a blow-up) takes effect.
+    A changed learning rate scales the saved one, so a schedule continues at the new base rate."""
+    ratios = {}
     for name, opt in optimizers.items():
+        wanted = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
         opt.load_state_dict(saved["optimizers"][name])
+        for group, config in zip(opt.param_groups, wanted):
+            base = "initial_lr" if "initial_lr" in group else "lr"
+            ratio = config[base] / group[base] if group[base] else 1.0
+            for key, value in config.items():
+                if key in LR_KEYS and key in group:
+                    group[key] = group[key] * ratio
+                elif key not in LR_KEYS:
+                    group[key] = value
+            ratios[id(group)] = ratio
     for name, scheduler in schedulers.items():
         scheduler.load_state_dict(saved["schedulers"][name])
+        groups = scheduler.optimizer.param_groups
+        scheduler.base_lrs = [lr * ratios.get(id(g), 1.0) for lr, g in zip(scheduler.base_lrs, groups)]
     if scaler is not None and saved.get("scaler") is not None:
         scaler.load_state_dict(saved["scaler"])

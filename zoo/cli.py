@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -21,13 +22,16 @@ SCHEDULER_HELP = (
 
 
 class ZooGroup(click.Group):
-    """Turns ZooError (bad input, missing files, ...) into a one-line message and exit code 1, and
-    zoo's warnings into one line each."""
+    """Turns ZooError (bad input, missing files, ...) and OSError (full disk, no permission) into a
+    one-line message and exit code 1, zoo's warnings into one line each, and SIGTERM into the same
+    clean stop as Ctrl-C (so that files being written are finished or removed, never left cut short)."""
 
     def invoke(self, ctx):
+        import signal
+        import threading
         import warnings
 
-        from zoo.errors import ZooWarning
+        from zoo.errors import ZooWarning, os_error_line
 
         def show(message, category, filename, lineno, file=None, line=None):
             if issubclass(category, ZooWarning):
@@ -35,14 +39,23 @@ class ZooGroup(click.Group):
             else:
                 default_show(message, category, filename, lineno, file, line)
 
+        def terminate(signum, frame):
+            raise KeyboardInterrupt
+
         default_show = warnings.showwarning
         warnings.showwarning = show
+        main_thread = threading.current_thread() is threading.main_thread()
+        default_term = signal.signal(signal.SIGTERM, terminate) if main_thread else None
         try:
             return super().invoke(ctx)
         except ZooError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            raise click.ClickException(os_error_line(exc)) from None
         finally:
             warnings.showwarning = default_show
+            if main_thread:
+                signal.signal(signal.SIGTERM, default_term)
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -154,8 +167,10 @@ def run(name, config_files, overrides, out, resume):
     else:
         run_dir = _claim_run_dir(spec.name)  # the banner says which
     started = time.perf_counter()
-    trainer = Trainer(spec, config, run_dir)
-    checkpoint = trainer.fit(resume=resume)
+    # Held from before the data is read (minutes for a large folder), not only from when training starts.
+    with run_folders.held(run_dir) if _process_state().is_main_process else contextlib.nullcontext():
+        trainer = Trainer(spec, config, run_dir)
+        checkpoint = trainer.fit(resume=resume)
     if trainer.accelerator.is_main_process:
         minutes, seconds = divmod(time.perf_counter() - started, 60)
         click.echo(f"done: step {trainer.step} in {int(minutes)}m{seconds:02.0f}s, checkpoint {checkpoint}")
@@ -390,9 +405,10 @@ def evaluate():
 def _write_metric(result: dict, json_out: str | None, default: Path) -> None:
     import json
 
+    from zoo.files import write_text_atomic
+
     path = Path(json_out) if json_out else default
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(result, indent=2) + "\n")
     click.echo(f"wrote {path}")
 
 

@@ -2,6 +2,11 @@
 a `training_step`; everything else is here: devices, mixed precision, gradient accumulation,
 multi-GPU (`accelerate launch -m zoo run ...`), seeding, EMA, checkpoints, resume, logging, previews.
 
+Good work is never lost: a run holds its folder (no second run writes into it at once); a logged
+value that turns NaN or infinite stops the run with an error before anything non-finite is saved
+(fp16's loss scaler still skips its overflowing steps: those leave the loss finite); resume starts
+from the newest checkpoint that loads, skipping any that a crash or a full disk left unreadable.
+
 Reproducibility: the initial weights depend on train.seed; the data order on (seed, epoch); the
 randomness inside step k on (seed, k). So a run resumed from a checkpoint continues exactly as the
 uninterrupted run would have.
@@ -9,13 +14,12 @@ uninterrupted run would have.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import json
 import signal
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -26,11 +30,14 @@ from accelerate.utils import send_to_device
 from torch import nn
 from tqdm.auto import tqdm
 
-from zoo import checkpoints
+from zoo import checkpoints, run_folders
 from zoo.config import Config, dump
 from zoo.data.pixels import to_model_range
-from zoo.errors import ConfigError, DataError
+from zoo.data.sharding import ShardedEpochSampler
+from zoo.errors import ConfigError, DataError, ZooError
+from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin, TrainStep
+from zoo.metric_log import MetricLog, NonFiniteWatch
 from zoo.registry import PluginSpec
 from zoo.viz import save_grid
 from zoo.weights import load_module_state
@@ -38,30 +45,8 @@ from zoo.weights import load_module_state
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
 
-class ShardedEpochSampler(torch.utils.data.Sampler[int]):
-    """Shuffles by (seed, epoch), gives each process its own shard, and can start mid-epoch.
-
-    Only whole batches are used (the remainder of an epoch is dropped), so every process runs the
-    same number of steps and a resumed run can skip exactly the batches it has already seen.
-    """
-
-    def __init__(self, size: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
-        self.size, self.batch_size, self.seed = size, batch_size, seed
-        self.rank, self.world_size = rank, world_size
-        self.batches_per_epoch = size // (batch_size * world_size)
-        self.epoch, self.skip_batches = 0, 0
-
-    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
-        self.epoch, self.skip_batches = epoch, skip_batches
-
-    def __iter__(self) -> Iterator[int]:
-        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
-        used = order[: self.batches_per_epoch * self.batch_size * self.world_size]
-        shard = used[self.rank :: self.world_size]
-        return iter(shard[self.skip_batches * self.batch_size :].tolist())
-
-    def __len__(self) -> int:
-        return (self.batches_per_epoch - self.skip_batches) * self.batch_size
+class NonFiniteError(ZooError):
+    """Training produced a NaN or an infinity; the run stopped without saving it."""
 
 
 class EMA:
@@ -156,9 +141,15 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> Path:
+        """Train to train.steps (or the time limit, or Ctrl-C) and return the last checkpoint."""
+        held = run_folders.held(self.run_dir) if self.accelerator.is_main_process else contextlib.nullcontext()
+        with held:
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> Path:
         acc, t = self.accelerator, self.config.train
         if resume:
-            self._load(checkpoints.latest(self.run_dir))
+            self._load()
         else:
             self._start_run_folder()
         self._prepare()
@@ -167,12 +158,13 @@ class Trainer:
         acc.print(self._banner(resume))
 
         log = MetricLog(self.run_dir / "metrics.jsonl", acc.is_main_process, truncate_after=self.step)
+        watch = NonFiniteWatch()
         images_per_step = t.batch_size * t.grad_accum * acc.num_processes
         bar = tqdm(total=t.steps, initial=self.step, disable=not acc.is_main_process, unit="step", dynamic_ncols=True,
                    mininterval=0.5 if sys.stderr.isatty() else 30)
         last_saved = self.step if resume else -1
         deadline = time.monotonic() + t.time_limit_min * 60 if t.time_limit_min > 0 else float("inf")
-        out_of_time = False
+        out_of_time, failure = False, None
         with StopRequest() as stop:
             while self.step < t.steps and not stop.requested:
                 # Every process must agree to stop at the same step, so the main process decides.
@@ -183,15 +175,24 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 log.add(logs)
-                if self.step % t.log_every == 0 or self.step == t.steps:
+                watch.observe(self.step, logs)
+                log_now = self.step % t.log_every == 0 or self.step == t.steps
+                save_now = t.checkpoint_every and self.step % t.checkpoint_every == 0
+                if log_now:
                     row = log.flush(self.step, images_per_step)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k != "step"}, refresh=False)
+                    bar.set_postfix({k: "nan" if v is None else f"{v:.3g}" for k, v in row.items() if k != "step"}, refresh=False)
+                if (log_now or save_now) and (failure := self._nonfinite(watch, weights=bool(save_now))):
+                    break
                 if t.sample_every and self.step % t.sample_every == 0:
                     self._preview_and_evaluate(log, bar)
-                if t.checkpoint_every and self.step % t.checkpoint_every == 0:
+                if save_now:
                     self._save()
                     last_saved = self.step
         bar.close()
+        if failure is None and self.step != last_saved:
+            failure = self._nonfinite(watch, weights=True)
+        if failure is not None:
+            raise NonFiniteError(failure)
         if self.step != last_saved:
             self._save()
         if not t.sample_every or self.step % t.sample_every:
@@ -201,6 +202,30 @@ class Trainer:
         if stop.requested or out_of_time:
             acc.print(f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume")
         return checkpoints.latest(self.run_dir)
+
+    def _nonfinite(self, watch: NonFiniteWatch, weights: bool) -> str | None:
+        """Why the run must stop, as one line, if a logged value (or, with `weights`, a weight) is not
+        finite on any process; else None. Each process checks its own; all agree on the answer."""
+        first = watch.first()
+        what = f"{first[1]} was {first[2]} at step {first[0]}" if first else None
+        if what is None and weights:
+            bad = checkpoints.first_nonfinite_module({**self._unwrapped(), **(self.ema.shadows if self.ema else {})})
+            what = bad and f"weight {bad} became non-finite by step {self.step}"
+        if not self._on_any_process(what is not None):
+            return None
+        name, saved = self.spec.name, checkpoints.all_checkpoints(self.run_dir)
+        lower = f"lower the learning rate (optim.*, see `zoo describe {name}`)"
+        advice = (f"{lower} and continue from {saved[-1].name}: zoo run {name} --out {self.run_dir} --resume --set optim.KEY=VALUE"
+                  if saved else f"no checkpoint was saved before it; {lower} and start again")
+        what = what or "another process saw a NaN or an infinity"
+        return f"training went non-finite: {what}; stopped at step {self.step} without saving. Fix: {advice}"
+
+    def _on_any_process(self, flag: bool) -> bool:
+        if self.accelerator.num_processes == 1:
+            return flag
+        from accelerate.utils import reduce
+
+        return bool(reduce(torch.tensor([float(flag)], device=self.accelerator.device), "sum").item() > 0)
 
     def _broadcast_flag(self, flag: bool) -> bool:
         if self.accelerator.num_processes == 1:
@@ -273,11 +298,12 @@ class Trainer:
     def _start_run_folder(self) -> None:
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "config.yaml").write_text(dump(self.config, self.spec.name))
+            write_text_atomic(self.run_dir / "config.yaml", dump(self.config, self.spec.name))
         self.accelerator.wait_for_everyone()
 
-    def _load(self, checkpoint: Path) -> None:
-        self.resume_from = checkpoints.load(checkpoint)
+    def _load(self) -> None:
+        """Restore the newest usable checkpoint (a newer one that does not load is skipped, with a line)."""
+        checkpoint, self.resume_from = checkpoints.newest_loadable(self.run_dir)
         for name, module in self.plugin.modules.items():
             load_module_state(module, self.resume_from.modules.get(name, {}), f"checkpoint {checkpoint} ({name})")
         self.step = self.resume_from.step
@@ -287,7 +313,7 @@ class Trainer:
                 f"to train longer pass e.g. --set train.steps={self.step * 2}"
             )
         if self.accelerator.is_main_process:
-            (self.run_dir / "config.yaml").write_text(dump(self.config, self.spec.name))
+            write_text_atomic(self.run_dir / "config.yaml", dump(self.config, self.spec.name))
 
     def _save(self) -> None:
         acc = self.accelerator
@@ -339,7 +365,7 @@ class Trainer:
         )
 
 
-@contextmanager
+@contextlib.contextmanager
 def restored_train_mode(modules: dict[str, nn.Module]):
     """Inference switches modules to eval mode; put each back as it was."""
     modes = {name: m.training for name, m in modules.items()}
@@ -348,52 +374,3 @@ def restored_train_mode(modules: dict[str, nn.Module]):
     finally:
         for name, m in modules.items():
             m.train(modes[name])
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The rows of a run's metrics.jsonl (what MetricLog wrote), oldest first."""
-    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
-
-
-class MetricLog:
-    """Averages what training_step returns over the log window; one JSON line per window."""
-
-    def __init__(self, path: Path, enabled: bool, truncate_after: int):
-        self.path, self.enabled = path, enabled
-        self._reset()
-        if enabled and path.exists():
-            # Lines past the checkpoint we resume from describe steps that will be run again.
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= truncate_after]
-            path.write_text("".join(line + "\n" for line in kept))
-
-    def _reset(self) -> None:
-        # Values stay tensors until flush: converting each step would force a GPU sync per step.
-        self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
-        self.steps = 0
-        self.data_seconds = 0.0  # time the loop waited for batches (added by the trainer)
-        self.window_start = time.perf_counter()
-
-    def add(self, logs: dict) -> None:
-        for key, value in logs.items():
-            value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
-            self.sums[key] = self.sums.get(key, 0) + value
-            self.counts[key] = self.counts.get(key, 0) + 1
-        self.steps += 1
-
-    def record(self, step: int, values: dict[str, float]) -> None:
-        """A line of its own, e.g. validation scores."""
-        if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps({"step": step, **{k: round(float(v), 6) for k, v in values.items()}}) + "\n")
-
-    def flush(self, step: int, images_per_step: int) -> dict[str, float]:
-        elapsed = time.perf_counter() - self.window_start
-        row = {"step": step, **{k: round(float(v) / self.counts[k], 6) for k, v in self.sums.items()}}
-        row["images_per_s"] = round(images_per_step * self.steps / max(elapsed, 1e-9), 2)
-        row["data_share"] = round(self.data_seconds / max(elapsed, 1e-9), 4)  # of the wall time, previews included
-        if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-        self._reset()
-        return row

@@ -32,14 +32,17 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
     .safetensors file, or for any other name a model folder (config.json + model.safetensors)."""
     spec, saved = run_plugin(run_dir, registry)
     config = spec.config(files=[saved])
-    if step is None:
-        checkpoint_dir = checkpoints.latest(run_dir)
+    have = ", ".join(p.name for p in checkpoints.all_checkpoints(run_dir)) or "none"
+    if step is None:  # the newest that loads with finite weights; newer ones are skipped with a warning
+        _, state = checkpoints.newest_loadable(run_dir)
     else:
         checkpoint_dir = checkpoints.folder(run_dir) / f"{checkpoints.PREFIX}{step:06d}"
         if not checkpoint_dir.is_dir():
-            have = ", ".join(p.name for p in checkpoints.all_checkpoints(run_dir)) or "none"
             raise ZooError(f"no checkpoint for step {step} in {run_dir}; checkpoints there: {have}")
-    state = checkpoints.load(checkpoint_dir)
+        try:
+            state = checkpoints.load(checkpoint_dir)
+        except checkpoints.CheckpointError as exc:
+            raise checkpoints.CheckpointError(f"{exc}; export another with --step (checkpoints there: {have})") from None
     from_ema = use_ema and all(name in state.ema for name in spec.plugin_class.export_modules)
     source = state.ema if from_ema else state.modules
     tensors = {f"{name}.{key}": t for name in spec.plugin_class.export_modules for key, t in source[name].items()}
@@ -76,6 +79,10 @@ def load_model(
         ) from None
     if overrides:
         config = spec.config(files=[config_dict], overrides=overrides)
+    bad = checkpoints.first_nonfinite(tensors)
+    if bad:
+        raise WeightsError(f"{path} holds non-finite weights ({bad}): it would only make blank images; "
+                           "export an earlier checkpoint of its run with `zoo export RUN --step N`")
     plugin = spec.build(config)
     try:
         for name in plugin.export_modules:

@@ -1,13 +1,22 @@
 """Where `zoo run` puts a run when the user names no --out: runs/NAME, then runs/NAME-2, runs/NAME-3, ...
 
 A new run never lands on an old one, so running the same command twice just works (as in most
-training tools); `--resume` without --out continues the newest run of that plugin.
+training tools); `--resume` without --out continues the newest run of that plugin. While a run
+trains, it holds its folder (`held`), so that no second run writes into it at the same time.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from zoo import checkpoints
 from zoo.errors import ZooError
@@ -54,3 +63,41 @@ def newest_with_checkpoint(name: str, root: Path = RUNS) -> Path:
         f"no {name} run with a checkpoint under {root}/ to resume; start one with `zoo run {name}`, "
         "or name the run folder with --out"
     )
+
+
+LOCK = ".lock"
+
+
+_held_here: set[Path] = set()  # folders this process holds: holding one again is a no-op
+
+
+@contextmanager
+def held(run_dir: Path):
+    """Hold a run folder for the length of a run: a second `zoo run` into it refuses while this one
+    lives. An OS lock (flock) on RUN/.lock, so the kernel lets go when the process dies, even by
+    kill -9: a lock left by a killed run never blocks the next one. (No lock where fcntl is missing.)"""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    key = run_dir.resolve()
+    if key in _held_here:
+        yield
+        return
+    with open(run_dir / LOCK, "a+") as handle:
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise ZooError(
+                    f"{run_dir} is in use by a running `zoo run` ({holder}); wait for it to finish or stop it, "
+                    "or choose another --out"
+                ) from None
+            handle.truncate(0)
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()}")
+            handle.flush()
+        _held_here.add(key)
+        try:
+            yield
+        finally:
+            _held_here.discard(key)

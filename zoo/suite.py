@@ -204,7 +204,7 @@ def _engine_step_seconds(run_dir: Path, images_per_step: int) -> float | None:
     first window (start-up, first batches)."""
     import statistics
 
-    from zoo.engine import read_metrics
+    from zoo.metric_log import read_metrics
 
     speeds = [r["images_per_s"] for r in read_metrics(run_dir) if r.get("images_per_s")]
     speeds = speeds[1:] or speeds

@@ -27,7 +27,8 @@ OUTPUTS = 4  # images generated / sampled / classified by the check
 def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (), steps: int = 2) -> dict:
     """Train, use, export and reload plugin `name`; returns what was checked (for a test to print)."""
     from zoo import checkpoints
-    from zoo.engine import Trainer, read_metrics
+    from zoo.engine import Trainer
+    from zoo.metric_log import read_metrics
     from zoo.models import export_run, load_model
     from zoo.registry import Registry
 
@@ -40,7 +41,7 @@ def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (),
     assert spec.summary, f"{cls.__name__} needs a docstring (its first line is the summary `zoo list` shows)"
     assert cls.export_modules, f"{cls.__name__}.export_modules must name the modules inference needs (what `zoo export` writes)"
 
-    config = spec.config([], [*overrides, f"train.steps={steps}", f"train.log_every=1", "train.sample_every=0"])
+    config = spec.config([], [*overrides, f"train.steps={steps}", "train.log_every=1", "train.sample_every=0"])
     run_dir = tmp_path / f"check-{name}"
     trainer = Trainer(spec, config, run_dir)
     trainer.fit()

@@ -11,6 +11,8 @@ import torch
 from PIL import Image
 from torchvision.utils import make_grid
 
+from zoo.files import atomic_write
+
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] floats -> uint8, (N, C, H, W) -> (N, H, W, C)."""
@@ -29,14 +31,20 @@ def class_names(classes: int, per_class: int) -> list[str]:
     return [f"{c}_{k:0{width}d}.png" for c in range(classes) for k in range(1, per_class + 1)]
 
 
+def save_image(pixels: np.ndarray, path: Path) -> None:
+    """One (H, W, C) uint8 image, written whole or not at all: a crash, a full disk or a SIGTERM
+    mid-write never leaves a cut-short file under the real name."""
+    image = Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels)
+    atomic_write(path, lambda tmp: image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG")))
+
+
 def save_images(images: torch.Tensor, folder: str | Path, names: Sequence[str]) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for pixels, name in zip(to_uint8(images).numpy(), names, strict=True):
-        path = folder / name
-        Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels).save(path)
-        paths.append(path)
+        save_image(pixels, folder / name)
+        paths.append(folder / name)
     return paths
 
 
@@ -46,7 +54,7 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -
     path.parent.mkdir(parents=True, exist_ok=True)
     nrow = nrow or math.ceil(math.sqrt(len(images)))
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=2, pad_value=1.0)
-    Image.fromarray(to_uint8(grid.unsqueeze(0))[0].numpy()).save(path)
+    save_image(to_uint8(grid.unsqueeze(0))[0].numpy(), path)
     return path
 
 
@@ -73,7 +81,7 @@ def save_strip(frames: torch.Tensor, captions: Sequence[str], path: str | Path, 
         left = pad + i * (w + pad)
         strip.paste(tile, (left, pad))
         draw.text((left + 2, h + pad + 2), caption, fill="black")
-    strip.save(path)
+    atomic_write(path, lambda tmp: strip.save(tmp, format="PNG"))
     return path
 
 
@@ -111,7 +119,7 @@ def tsne_plots(
         ax.legend(markerscale=4, fontsize=8, loc="best", ncols=2 if kind == "class" else 1)
         fig.tight_layout()
         path = out_dir / f"tsne_{kind}.png"
-        fig.savefig(path)
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
         plt.close(fig)
         paths.append(path)
     return paths

@@ -8,8 +8,6 @@ never leaves a half-written file under the real name.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -19,25 +17,9 @@ from safetensors.torch import load_file, save_file
 
 import zoo
 from zoo.errors import WeightsError
+from zoo.files import atomic_write, write_text_atomic
 
 FORMAT = "zoo.weights.v1"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename tmp_path to path (atomic on POSIX within a filesystem)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
@@ -84,7 +66,7 @@ def save_model_folder(folder: Path, tensors: Mapping[str, torch.Tensor], metadat
     readable = {key: value for key, value in metadata.items() if key != "config"}
     readable["config"] = json.loads(metadata["config"])
     save_tensors(folder / FOLDER_WEIGHTS, tensors, metadata)
-    atomic_write(folder / FOLDER_CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(readable, indent=2) + "\n"))
+    write_text_atomic(folder / FOLDER_CONFIG, json.dumps(readable, indent=2) + "\n")
 
 
 def resolve_weights(path: str | Path) -> tuple[Path, Path | None]:

@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from zoo.data.images import read_rgb
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
 
@@ -57,28 +58,27 @@ def _as_rgb_uint8(images: np.ndarray, size: int) -> torch.Tensor:
     return x.to(torch.uint8).contiguous()
 
 
-def _read_labels_csv(path: Path) -> list[tuple[str, int]]:
+def read_labels_csv(path: Path, classes: int = 10) -> list[tuple[str, int]]:
+    """(image_name, label) rows of an HW2 label CSV, or a DataError that names the problem: a missing
+    column, a label that is not a whole number in 0..classes-1, an image listed twice. Extra columns,
+    a byte-order mark and Windows line ends are fine."""
     try:
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     if not rows or not {"image_name", "label"} <= set(rows[0]):
         raise DataError(f"{path} must be a CSV with the header 'image_name,label' (HW2 layout) and at least one row")
-    try:
-        return [(row["image_name"], int(row["label"])) for row in rows]
-    except (TypeError, ValueError):
-        raise DataError(f"{path} has a label that is not a whole number; labels must be 0-9") from None
-
-
-def _load_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except FileNotFoundError:
-        raise DataError(f"{path} is listed in the label CSV but does not exist") from None
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}; remove or replace the file") from None
+    parsed, first_row = [], {}
+    for line, row in enumerate(rows, start=2):
+        name, label = row["image_name"], (row["label"] or "").strip()
+        if not label.isdigit() or int(label) >= classes:
+            raise DataError(f"{path} line {line}: label '{row['label']}' of {name} is not a whole number in 0..{classes - 1}")
+        if name in first_row:
+            raise DataError(f"{path} lists {name} twice (lines {first_row[name]} and {line}); keep one row per image")
+        first_row[name] = line
+        parsed.append((name, int(label)))
+    return parsed
 
 
 def _resized(image: np.ndarray, size: int) -> np.ndarray:
@@ -89,8 +89,13 @@ def _resized(image: np.ndarray, size: int) -> np.ndarray:
 
 def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
     """<folder>/data/*.png listed in <folder>/<split>.csv."""
-    rows = _read_labels_csv(folder / f"{split}.csv")
-    images = np.stack([_resized(_load_image(folder / "data" / name), size) for name, _ in rows])
+    listing = folder / f"{split}.csv"
+    rows = read_labels_csv(listing)
+    missing = [name for name, _ in rows if not (folder / "data" / name).is_file()]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise DataError(f"{listing} lists {missing[0]}{more}, not found in {folder / 'data'}; fix the CSV or add the files")
+    images = np.stack([_resized(read_rgb(folder / "data" / name), size) for name, _ in rows])
     labels = torch.tensor([label for _, label in rows], dtype=torch.int64)
     return DigitDomain(folder.name, split, _as_rgb_uint8(images, size), labels, tuple(n for n, _ in rows), str(folder))
 
@@ -108,7 +113,7 @@ def load_image_folder(folder: Path, size: int) -> DigitDomain:
         return load_image_folder(folder / "data", size)
     if not files:
         raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in '{folder}'")
-    images = np.stack([_resized(_load_image(p), size) for p in files])
+    images = np.stack([_resized(read_rgb(p), size) for p in files])
     labels = torch.full((len(files),), -1, dtype=torch.int64)
     return DigitDomain(folder.name, "unlabelled", _as_rgb_uint8(images, size), labels, tuple(p.name for p in files), str(folder))
 

@@ -28,7 +28,8 @@ def image_files(folder: str | Path) -> list[Path]:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"'{folder}' is not a folder; point it at a folder of PNG/JPG images")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    # is_file: a folder named like an image (x.png/) is not one.
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def rgb(image: Image.Image) -> Image.Image:
@@ -43,13 +44,21 @@ def rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode(path: Path, size: int) -> torch.Tensor:
-    """uint8 (3, size, size): shorter side resized to `size`, centre-cropped. DataError naming the file."""
+def read_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 pixels of any image file PIL reads, or a DataError naming the file: the one
+    way zoo opens an image (a missing, empty, cut-short or non-image file all end here)."""
     try:
         with Image.open(path) as image:
-            pixels = T.PILToTensor()(rgb(image))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+            return np.asarray(rgb(image))
+    except FileNotFoundError:
+        raise DataError(f"image {path} does not exist; check the path (or the CSV that lists it)") from None
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"cannot read image {path}: {exc}; remove or replace the file") from None
+
+
+def decode(path: Path, size: int) -> torch.Tensor:
+    """uint8 (3, size, size): shorter side resized to `size`, centre-cropped. DataError naming the file."""
+    pixels = torch.from_numpy(read_rgb(path).copy()).permute(2, 0, 1)
     return T.CenterCrop(size)(T.Resize(size, antialias=True)(pixels))
 
 

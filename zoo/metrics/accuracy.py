@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
-from zoo.data.digits import DigitDomain
+from zoo.data.digits import DigitDomain, read_labels_csv
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
 from zoo.interfaces import Classifier
-from zoo.weights import atomic_write
+from zoo.files import atomic_write
 
 
 @torch.no_grad()
@@ -63,18 +62,9 @@ def write_predictions(path: str | Path, names: Sequence[str], labels: torch.Tens
     return path
 
 
-def _csv_labels(path: Path) -> dict[str, int]:
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.DictReader(f))
-        return {row["image_name"]: int(row["label"]) for row in rows}
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{path} is not a CSV with the header 'image_name,label' and whole-number labels ({exc})") from None
-
-
 def csv_accuracy(predictions_csv: str | Path, labels_csv: str | Path) -> tuple[int, int]:
     """(correct, total) of a prediction CSV against a labelled CSV, matched by image_name."""
-    predicted, truth = _csv_labels(Path(predictions_csv)), _csv_labels(Path(labels_csv))
+    predicted, truth = (dict(read_labels_csv(Path(p))) for p in (predictions_csv, labels_csv))
     missing = truth.keys() - predicted.keys()
     if missing:
         example = sorted(missing)[0]

@@ -34,9 +34,13 @@ def _folder_images(folder: str | Path) -> list[Path]:
 
 def features(files: list[Path], model: torch.nn.Module, device, batch_size: int = 50, dims: int = DIMS) -> np.ndarray:
     """(N, dims) Inception features, read and resized the way pytorch-fid does."""
+    from PIL import UnidentifiedImageError
     from pytorch_fid.fid_score import get_activations
 
-    return get_activations([str(f) for f in files], model, min(batch_size, len(files)), dims, device, num_workers=0)
+    try:
+        return get_activations([str(f) for f in files], model, min(batch_size, len(files)), dims, device, num_workers=0)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:  # pytorch-fid opens the files itself
+        raise DataError(f"cannot read an image in {files[0].parent}: {exc}; remove or replace the file") from None
 
 
 def _cache_key(files: list[Path], weights: Path, dims: int) -> str:
