@@ -256,3 +256,35 @@ def test_sigterm_during_sample_leaves_only_whole_images(tmp_path):
     assert all(name.endswith(".png") and not name.startswith(".") for name in names)  # no temporary file left
     for name in names:
         Image.open(out / name).load()  # every image is whole
+
+
+def test_resume_restores_a_cycled_schedule_exactly_and_takes_a_new_learning_rate(tmp_path):
+    """digit_classifier's OneCycleLR moves the learning rate and Adam's beta1 every step. Resuming
+    with the same config restores both exactly; resuming with a new optim.lr scales the schedule."""
+    import shutil
+
+    from zoo.engine import Trainer
+    from zoo.registry import Registry
+
+    spec = Registry.discover().get("digit_classifier")
+    small = ["model.width=4", "train.batch_size=8", "train.steps=6", "train.checkpoint_every=3",
+             "train.keep_checkpoints=0", "train.sample_every=0", "train.log_every=1"]
+    straight = tmp_path / "straight"
+    Trainer(spec, spec.config([], small), straight).fit()
+
+    def resumed_from_step_3(name, *extra):
+        run = tmp_path / name
+        shutil.copytree(straight, run)
+        shutil.rmtree(checkpoints.folder(run) / "step_000006")
+        trainer = Trainer(spec, spec.config([], small + list(extra)), run)
+        trainer.fit(resume=True)
+        return trainer
+
+    same = resumed_from_step_3("same")
+    assert_same_tensors(final_state(straight)[0], final_state(tmp_path / "same")[0])
+    assert same.optimizers["net"].param_groups[0]["betas"] == final_state(straight)[1]["optimizers"]["net"]["param_groups"][0]["betas"]
+
+    lr = spec.config([], small).optim.lr
+    lower = resumed_from_step_3("lower", f"optim.lr={lr / 10}")
+    group, before = lower.optimizers["net"].param_groups[0], final_state(straight)[1]["optimizers"]["net"]["param_groups"][0]
+    assert group["max_lr"] == pytest.approx(before["max_lr"] / 10) and group["lr"] == pytest.approx(before["lr"] / 10)

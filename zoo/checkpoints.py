@@ -177,12 +177,16 @@ def _load(checkpoint: Path) -> Checkpoint:
 
 # Learning-rate entries of a param group: the rate itself and what schedulers derive it from.
 LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
+# Hyperparameters no scheduler moves, taken from the config as they are. (Betas and momentum are
+# not: OneCycleLR cycles them, so the saved values are the right ones.)
+FIXED_KEYS = ("weight_decay", "eps")
 
 
 def restore_optimizers(saved: Mapping[str, Any], optimizers: Mapping, schedulers: Mapping, scaler: Any = None) -> None:
-    """Optimizer, scheduler and loss-scaler state as saved, with the hyperparameters of the config the
-    run resumes with: `--resume --set optim.lr=...` (say, a lower rate after a blow-up) takes effect.
-    A changed learning rate scales the saved one, so a schedule continues at the new base rate."""
+    """Optimizer, scheduler and loss-scaler state as saved, with the learning rate, weight decay and
+    eps of the config the run resumes with: `--resume --set optim.lr=...` (say, a lower rate after a
+    blow-up) takes effect. A changed learning rate scales the saved one, so a schedule continues at
+    the new base rate; an unchanged config restores the state exactly."""
     ratios = {}
     for name, opt in optimizers.items():
         wanted = [{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups]
@@ -190,11 +194,12 @@ def restore_optimizers(saved: Mapping[str, Any], optimizers: Mapping, schedulers
         for group, config in zip(opt.param_groups, wanted):
             base = "initial_lr" if "initial_lr" in group else "lr"
             ratio = config[base] / group[base] if group[base] else 1.0
-            for key, value in config.items():
-                if key in LR_KEYS and key in group:
+            for key in LR_KEYS:
+                if key in group:
                     group[key] = group[key] * ratio
-                elif key not in LR_KEYS:
-                    group[key] = value
+            for key in FIXED_KEYS:
+                if key in config:
+                    group[key] = config[key]
             ratios[id(group)] = ratio
     for name, scheduler in schedulers.items():
         scheduler.load_state_dict(saved["schedulers"][name])
