@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import TINY, train_tiny, zoo
 from test_engine import assert_same_tensors, final_state
-from zoo import checkpoints, run_folders
+from zoo import checkpoints
 from zoo.weights import load_tensors, save_tensors
 
 

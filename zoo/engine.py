@@ -37,7 +37,7 @@ from zoo.data.sharding import ShardedEpochSampler
 from zoo.errors import ConfigError, DataError, ZooError
 from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin, TrainStep
-from zoo.metric_log import MetricLog, NonFiniteWatch
+from zoo.metric_log import MetricLog, NonFiniteWatch, scalars
 from zoo.registry import PluginSpec
 from zoo.viz import save_grid
 from zoo.weights import load_module_state
@@ -171,11 +171,11 @@ class Trainer:
                 out_of_time = deadline != float("inf") and self._broadcast_flag(time.monotonic() > deadline)
                 if out_of_time:
                     break
-                logs = self._train_one_step(batches, log)
+                values = scalars(self._train_one_step(batches, log))
                 self.step += 1
                 bar.update(1)
-                log.add(logs)
-                watch.observe(self.step, logs)
+                log.add(values)
+                watch.observe(self.step, values)
                 log_now = self.step % t.log_every == 0 or self.step == t.steps
                 save_now = t.checkpoint_every and self.step % t.checkpoint_every == 0
                 if log_now:

@@ -29,9 +29,9 @@ def _bce(probabilities: torch.Tensor, target: float) -> torch.Tensor:
         p = probabilities.float()
         # F.binary_cross_entropy raises on a NaN input; a diverged D should give a NaN loss instead, which
         # the engine reports and stops on. (No sync: the check stays on the device.)
-        nan = torch.isnan(p).any()
-        loss = F.binary_cross_entropy(p.masked_fill(torch.isnan(p), 0.5), torch.full_like(p, target))
-        return torch.where(nan, torch.full_like(loss, float("nan")), loss)
+        nan = torch.isnan(p)
+        loss = F.binary_cross_entropy(p.masked_fill(nan, 0.5), torch.full_like(p, target))
+        return torch.where(nan.any(), torch.full_like(loss, float("nan")), loss)
 
 
 def bce_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,12 @@ def _json_number(value: float) -> float | None:
     return round(value, 6) if math.isfinite(value) else None
 
 
+def scalars(logs: dict) -> dict[str, torch.Tensor]:
+    """What a training_step returned, as float tensors (kept on their device: no sync), once per step
+    for both the log and the non-finite watch."""
+    return {k: v.detach().float().reshape(()) if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in logs.items()}
+
+
 def _parsed(line: str) -> dict | None:
     try:
         return json.loads(line)
@@ -54,9 +60,9 @@ class MetricLog:
         self.data_seconds = 0.0  # time the loop waited for batches (added by the trainer)
         self.window_start = time.perf_counter()
 
-    def add(self, logs: dict) -> None:
-        for key, value in logs.items():
-            value = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
+    def add(self, values: dict[str, torch.Tensor]) -> None:
+        """One step's `scalars`."""
+        for key, value in values.items():
             self.sums[key] = self.sums.get(key, 0) + value
             self.counts[key] = self.counts.get(key, 0) + 1
         self.steps += 1
@@ -91,9 +97,9 @@ class NonFiniteWatch:
         self.first_step: dict[str, torch.Tensor] = {}   # per key: the first bad step, or -1
         self.first_value: dict[str, torch.Tensor] = {}  # per key: its value there
 
-    def observe(self, step: int, logs: dict) -> None:
-        for key, value in logs.items():
-            value = value.detach().float().reshape(-1)[0] if torch.is_tensor(value) else torch.tensor(float(value))
+    def observe(self, step: int, values: dict[str, torch.Tensor]) -> None:
+        """One step's `scalars`."""
+        for key, value in values.items():
             seen = self.first_step.get(key)
             if seen is None:
                 seen = self.first_step[key] = torch.full((), -1, dtype=torch.int64, device=value.device)
