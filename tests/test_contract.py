@@ -2,6 +2,7 @@
 
 import pytest
 
+from conftest import PROJECT_ROOT
 from test_registry import TOY_PLUGIN, write_distribution
 from zoo.registry import Registry
 from zoo.testing import check_plugin
@@ -10,7 +11,9 @@ SMALL = {
     "dcgan": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
     "sagan": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
     "wgan_gp": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
-    "ddpm_unet": ["train.batch_size=8", "model.channels=[16,32,32]", "model.time_dim=32"],
+    # 50 timesteps: the check samples once with every scheduler, and ddpm / reference take all of them.
+    "ddpm_unet": ["train.batch_size=8", "model.channels=[16,32,32]", "model.time_dim=32", "diffusion.timesteps=50"],
+    "cgan": ["train.batch_size=8", "model.width=8"],
     "digit_classifier": ["train.batch_size=16", "model.width=8"],
     "dann": ["train.batch_size=16"],
 }
@@ -35,9 +38,29 @@ def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):
         class NoisyGAN(DCGAN):
             """A GAN whose samples do not depend on the seed alone."""
 
-            def generate(self, n, seed, batch_size=256):
+            def generate(self, n, seed, batch_size=256, labels=None, progress=False):
                 return super().generate(n, seed, batch_size).mul(0.5).add(torch.rand(n, 1, 1, 1) * 0.1)
     ''', "default.yaml": TOY_PLUGIN["toy_gan/default.yaml"]})
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(AssertionError, match="seed"):
         check_plugin("noisy", tmp_path, SMALL["dcgan"])
+
+
+def test_check_catches_a_conditional_generator_whose_image_depends_on_the_other_labels(tmp_path, monkeypatch):
+    write_distribution(tmp_path, "zoo-mixed", {"mixed": "mixed_gan:MixedGAN"}, {"mixed_gan.py": '''
+        import torch
+        from plugins.cgan.plugin import ConditionalGAN
+        from zoo.noise import block_normal, class_labels
+
+        class MixedGAN(ConditionalGAN):
+            """A conditional GAN that draws its noise by position, not by (label, rank)."""
+
+            @torch.no_grad()
+            def generate(self, n, seed, batch_size=256, labels=None, progress=False):
+                labels = class_labels(n, self.num_classes, labels)
+                z = block_normal(n, self.latent_shape, seed)
+                return self.modules["generator"].eval()(z, labels)
+    ''', "default.yaml": (PROJECT_ROOT / "plugins" / "cgan" / "default.yaml").read_text()})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(AssertionError, match=r"depend on \(seed, label, rank"):
+        check_plugin("mixed", tmp_path, SMALL["cgan"])

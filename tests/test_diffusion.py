@@ -10,7 +10,8 @@ from PIL import Image
 
 from conftest import PROJECT_ROOT, zoo
 from plugins.ddpm_unet.model import SelfAttention, UNetConditional
-from zoo.diffusion import LinearSchedule, _reverse_process, guided_eps, make_scheduler, noise_generators, trajectory_times
+from zoo.diffusion import LinearSchedule, guided_eps, make_scheduler, reverse_process, trajectory_times
+from zoo.noise import per_image_generators
 from zoo.registry import Registry
 
 # A ddpm_unet that trains and samples in about a second.
@@ -64,8 +65,7 @@ def test_whole_reverse_process_matches_diffusers_ddpm():
     def run(kind):
         # A fixed stand-in for the network, so that only the schedulers differ.
         eps = lambda x, t, y: 0.3 * x + 0.01 * y[:, None, None, None]
-        return _reverse_process(eps, make_scheduler(kind, schedule), 1000, labels, noise_generators([0, 3, 3], 5),
-                                (3, 4, 4), None, lambda: None)
+        return reverse_process(eps, make_scheduler(kind, schedule), 1000, labels, per_image_generators([0, 3, 3], 5), (3, 4, 4))
 
     assert torch.allclose(run("reference"), run("ddpm"), atol=1e-4)
 
@@ -200,9 +200,9 @@ def test_an_image_depends_on_seed_label_and_rank_only():
 
 def test_trajectory_starts_at_noise_and_ends_at_the_sample():
     plugin = tiny_plugin()
-    times = trajectory_times(1000)
-    images, frames = plugin.sample(torch.tensor([0]), seed=0, scheduler="ddim", steps=10, record_times=times)
-    assert frames.shape == (6, 3, 16, 16)
+    frames, captions = plugin.trajectory(0, seed=0, scheduler="ddim", steps=10)
+    images = plugin.sample(torch.tensor([0]), seed=0, scheduler="ddim", steps=10)
+    assert frames.shape == (6, 3, 16, 16) and captions == [f"t={t}" for t in trajectory_times(1000)]
     assert torch.equal(frames[-1], images[0])
     assert not torch.allclose(frames[0], frames[-1])
 
@@ -261,19 +261,36 @@ def test_sampling_flags_are_checked(tmp_path):
     result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--out", tmp_path / "o", "--guidance", -1)
     assert result.exit_code == 1 and "--guidance must be 0 or more" in result.output
     result = zoo("sample", "--weights", tmp_path / "d.safetensors")
-    assert result.exit_code == 1 and "--per-class" in result.output
+    assert result.exit_code == 1 and "say what to write: --out FOLDER" in result.output
+    result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--out", tmp_path / "o", "-n", 3, "--per-class", 2)
+    assert result.exit_code == 1 and "give one of -n, --per-class and --labels" in result.output
+    result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--out", tmp_path / "o", "--labels", "3,x")
+    assert result.exit_code == 1 and "--labels takes class numbers" in result.output
+    result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--out", tmp_path / "o", "--labels", "3,12")
+    assert result.exit_code == 1 and "labels must be in 0..9" in result.output and not (tmp_path / "o").exists()
 
     zoo("run", "dcgan", "--set", "data.image_size=16", "--set", "model.base_channels=4", "--set", "train.batch_size=8",
         "--set", "train.steps=1", "--set", "train.sample_every=0", "--out", tmp_path / "gan")
     zoo("export", tmp_path / "gan", "--out", tmp_path / "g.safetensors")
     result = zoo("sample", "--weights", tmp_path / "g.safetensors", "--out", tmp_path / "x", "--per-class", 5)
-    assert result.exit_code == 1 and "only apply to samplers" in result.output
+    assert result.exit_code == 1 and "'dcgan' is unconditional (use -n)" in result.output
+    result = zoo("sample", "--weights", tmp_path / "g.safetensors", "--out", tmp_path / "x", "--steps", 5)
+    assert result.exit_code == 1 and "--steps only apply to samplers" in result.output
+    result = zoo("sample", "--weights", tmp_path / "g.safetensors", "--grid", tmp_path / "x.png", "--trajectory", tmp_path / "t.png")
+    assert result.exit_code == 1 and "one pass" in result.output and not (tmp_path / "x.png").exists()
 
 
-def test_cli_scheduler_names_are_the_diffusion_ones():
-    from zoo import cli, diffusion
+def test_scheduler_names_come_from_the_plugin(tmp_path):
+    run = tmp_path / "run"
+    zoo("run", "ddpm_unet", *TINY, "--set", "train.steps=1", "--out", run)
+    zoo("export", run, "--out", tmp_path / "d.safetensors")
+    result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--grid", tmp_path / "g.png", "--scheduler", "euler")
+    assert result.exit_code == 1
+    assert "'ddpm_unet' has no scheduler 'euler'; it offers ddpm, ddim, dpm, reference" in result.output
+    from plugins.ddpm_unet.plugin import DDPMUNet
 
-    assert cli.SCHEDULERS == diffusion.SCHEDULERS
+    # --help names them as an example (without importing torch); it must stay what the plugin offers.
+    assert f"ddpm_unet: {', '.join(DDPMUNet.schedulers)}" in " ".join(zoo("sample", "--help").output.split())
 
 
 def test_generated_digit_accuracy_reads_labels_from_names(tmp_path):

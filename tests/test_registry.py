@@ -96,3 +96,53 @@ def test_third_party_plugin_trains_through_the_cli(third_party, tmp_path):
     result = zoo("run", "toy", *TINY, "--set", "train.steps=2", "--out", tmp_path / "toy-run")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "toy-run" / "checkpoints" / "step_000002").is_dir()
+
+
+# --- errors a plugin author can act on --------------------------------------------------------------
+def _author_plugin(tmp_path, monkeypatch, module: str, yaml: str) -> None:
+    """Plugin 'author' in a package of its own per test (an imported package stays in sys.modules)."""
+    package = f"author_gan_{tmp_path.name.replace('-', '_')}"
+    write_distribution(tmp_path, "zoo-author", {"author": f"{package}:AuthorGAN"},
+                       {f"{package}/__init__.py": module, f"{package}/default.yaml": yaml})
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+AUTHOR_GAN = TOY_PLUGIN["toy_gan/__init__.py"].replace("ToyGAN", "AuthorGAN")
+
+
+def test_a_typo_in_a_plugins_framework_keys_names_the_file_and_the_key(tmp_path, monkeypatch):
+    _author_plugin(tmp_path, monkeypatch, AUTHOR_GAN, TOY_PLUGIN["toy_gan/default.yaml"].rstrip() + "\n        train: {sample_evry: 100}\n")
+    result = zoo("run", "author", "--out", tmp_path / "run")
+    assert result.exit_code == 1
+    assert "/default.yaml: unknown key 'train.sample_evry'; did you mean 'train.sample_every'?" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_plugins_own_data_key_is_not_a_typo(tmp_path, monkeypatch):
+    _author_plugin(tmp_path, monkeypatch, AUTHOR_GAN, TOY_PLUGIN["toy_gan/default.yaml"].rstrip() + "\n        data: {domain: usps}\n")
+    assert Registry.discover().get("author").config().data.domain == "usps"
+
+
+def test_a_key_the_plugin_reads_but_no_yaml_defines_names_its_yaml(tmp_path, monkeypatch):
+    module = AUTHOR_GAN + '''
+            def build_modules(self):
+                self.config.model.latent_dm
+    '''
+    _author_plugin(tmp_path, monkeypatch, module, TOY_PLUGIN["toy_gan/default.yaml"])
+    result = zoo("run", "author", "--out", tmp_path / "run")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "reads config key 'model.latent_dm', which no config defines (did you mean 'model.latent_dim'?)" in result.output
+    assert "give it a default in " in result.output and f"{tmp_path.name}/default.yaml" in " ".join(result.output.split())
+
+
+def test_an_import_error_shows_the_failing_line_and_the_traceback_on_request(tmp_path, monkeypatch):
+    module = "\n        settings = {'a': 1}\n        width = settings['b']\n"
+    _author_plugin(tmp_path, monkeypatch, module, "")
+    listing = zoo("list").output
+    line = next(line for line in listing.splitlines() if line.startswith("author"))
+    assert "BROKEN" in line and "KeyError: 'b'" in line and "/__init__.py:3: width = settings['b']" in line
+    described = zoo("describe", "author")
+    assert described.exit_code == 1 and "Traceback (most recent call last)" in described.output
+    debug = zoo("--debug", "run", "author")
+    assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.output and "KeyError: 'b'" in debug.output
+    assert "Traceback" not in zoo("run", "author").output  # one line without --debug

@@ -72,16 +72,66 @@ def test_example_passes_its_own_contract_test(lsgan_env):
     assert "2 passed" in out
 
 
-def test_scaffolded_plugin_installs_and_passes_its_test(tmp_path):
+FAMILIES = ("generator", "sampler", "classifier", "adapter")
+
+
+@pytest.fixture(scope="module")
+def scaffolded(tmp_path_factory):
+    """One plugin of each family from `zoo plugin new --family`, installed together into a fresh virtualenv."""
     from conftest import zoo
 
-    result = zoo("plugin", "new", "tiny_vae", "--dir", tmp_path)
-    assert result.exit_code == 0, result.output
-    python = fresh_venv(tmp_path / "venv")
-    pip_install(python, tmp_path / "tiny_vae", tmp_path)
-    assert "tiny_vae" in run(python, "-m", "zoo", "list", cwd=tmp_path)
-    out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tmp_path / "tiny_vae" / "tests", cwd=tmp_path)
+    where = tmp_path_factory.mktemp("scaffolds")
+    python = fresh_venv(where / "venv")
+    for family in FAMILIES:
+        result = zoo("plugin", "new", f"my_{family}", "--family", family, "--dir", where)
+        assert result.exit_code == 0, result.output
+        pip_install(python, where / f"my_{family}", where)
+    return python, where
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_scaffold_of_each_family_passes_its_own_contract_test(scaffolded, family):
+    python, where = scaffolded
+    listing = run(python, "-m", "zoo", "list", cwd=where)
+    assert any(line.split()[:2] == [f"my_{family}", family] for line in listing.splitlines()), listing
+    out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", where / f"my_{family}" / "tests", cwd=where)
     assert "1 passed" in out
+
+
+@pytest.mark.parametrize("family", ["generator", "sampler"])
+def test_conditional_scaffolds_go_through_every_sampling_path(scaffolded, family):
+    """The class-conditional VAE (a Generator) and the flow-matching Sampler, as their users meet them."""
+    python, where = scaffolded
+    name, work = f"my_{family}", where / family
+    run(python, "-m", "zoo", "run", name, "--set", "train.steps=2", "--set", "train.batch_size=8",
+        "--set", "train.sample_every=0", "--out", work / "run", cwd=where)
+    run(python, "-m", "zoo", "export", work / "run", "--out", work / "w.safetensors", cwd=where)
+    shown = run(python, "-m", "zoo", "describe", name, cwd=where)
+    assert "class-conditional: labels 0-9" in shown
+
+    def sample(*flags):
+        return run(python, "-m", "zoo", "sample", "--weights", work / "w.safetensors", *flags, cwd=where)
+
+    sample("--labels", "3,3,7", "--out", work / "labels", "--grid", work / "grid.png")
+    assert sorted(p.name for p in (work / "labels").iterdir()) == ["3_001.png", "3_002.png", "7_001.png"]
+    sample("-n", 12, "--out", work / "n")
+    assert len(list((work / "n").iterdir())) == 12 and (work / "n" / "1_002.png").is_file()
+    sample("--per-class", 2, "--out", work / "per_class")
+    assert len(list((work / "per_class").iterdir())) == 20
+    # The same (seed, label, rank), the same image, whichever flag asked for it.
+    assert (work / "labels" / "3_002.png").read_bytes() == (work / "per_class" / "3_002.png").read_bytes()
+    if family == "sampler":
+        sample("--trajectory", work / "strip.png", "--scheduler", "heun", "--steps", 3)
+        assert (work / "strip.png").is_file()
+    else:
+        done = subprocess.run([str(python), "-m", "zoo", "sample", "--weights", work / "w.safetensors", "--trajectory",
+                               work / "strip.png"], cwd=where, capture_output=True, text=True)
+        assert done.returncode == 1 and "one pass" in done.stderr and "Traceback" not in done.stderr
+
+    run(python, "-m", "zoo", "benchmark", name, "--quick", "--steps", 2, "--samples", 20, "--out", work / "results", cwd=where)
+    (row,) = json.loads(next((work / "results").glob("*.json")).read_text())["plugins"]
+    assert row["status"] == "ok", row
+    assert set(row["quality"]) == {"digit_accuracy", "digit_fd"}  # scored on the requested digit
 
 
 def test_scaffold_refuses_bad_or_taken_names(tmp_path):

@@ -13,12 +13,6 @@ from zoo.errors import ZooError
 
 WEIGHTS_HELP = "A file or model folder written by `zoo export` (or a Hugging Face Hub id, when online)."
 SET_HELP = "Override one config key, e.g. --set train.steps=2000 (repeatable)."
-# zoo.diffusion.SCHEDULERS, written out so that `zoo --help` does not import torch (a test keeps them equal).
-SCHEDULERS = ("ddpm", "ddim", "dpm", "reference")
-SCHEDULER_HELP = (
-    "ddpm: diffusers DDPMScheduler (ancestral, all 1000 steps); ddim: DDIMScheduler (deterministic, ~50 steps); "
-    "dpm: DPMSolverMultistepScheduler (DPM-Solver++ 2M, 10-25 steps); reference: the hand-written Ho et al. step"
-)
 
 
 class ZooGroup(click.Group):
@@ -27,7 +21,9 @@ class ZooGroup(click.Group):
     clean stop as Ctrl-C (so that files being written are finished or removed, never left cut short)."""
 
     def invoke(self, ctx):
+        import os
         import signal
+        import sys
         import threading
         import warnings
 
@@ -48,10 +44,15 @@ class ZooGroup(click.Group):
         default_term = signal.signal(signal.SIGTERM, terminate) if main_thread else None
         try:
             return super().invoke(ctx)
-        except ZooError as exc:
-            raise click.ClickException(str(exc)) from None
-        except OSError as exc:
-            raise click.ClickException(os_error_line(exc)) from None
+        except BrokenPipeError:  # `zoo ... | head`: the reader has all it wanted
+            sys.stderr = open(os.devnull, "w")
+            raise SystemExit(0) from None
+        except (ZooError, OSError) as exc:
+            if ctx.params.get("debug"):
+                import traceback
+
+                click.echo(getattr(exc, "details", None) or "".join(traceback.format_exception(exc)), err=True, nl=False)
+            raise click.ClickException(str(exc) if isinstance(exc, ZooError) else os_error_line(exc)) from None
         finally:
             warnings.showwarning = default_show
             if main_thread:
@@ -60,7 +61,8 @@ class ZooGroup(click.Group):
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(zoo.__version__, prog_name="zoo")
-def cli():
+@click.option("--debug", is_flag=True, help="On an error, print the full traceback before its one-line message.")
+def cli(debug):
     """Train, sample, compare and share the DLCV HW2 models: GANs, conditional diffusion, DANN.
 
     \b
@@ -108,13 +110,23 @@ def list_plugins():
 @click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False), help="YAML config file(s).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 def describe(name, config_files, overrides):
-    """Print a plugin's modules (print(model)), parameter counts and config."""
+    """Print a plugin's modules (print(model)), parameter counts, config and what it can do.
+
+    A plugin that fails to load gets its full traceback here (`zoo list` shows one line).
+    """
     from zoo.config import dump
+    from zoo.errors import PluginError
 
     spec = _registry().get(name)
+    try:
+        spec.plugin_class
+    except PluginError as exc:
+        click.echo(getattr(exc, "details", ""), err=True, nl=False)
+        raise
     config = spec.config(_config_files(config_files), overrides)
     plugin = spec.build(config)
-    click.echo(f"{spec.name}: {spec.summary}\nfamily: {spec.family}    source: {spec.source}\n")
+    click.echo(f"{spec.name}: {spec.summary}\nfamily: {spec.family}    source: {spec.source}")
+    click.echo(_capabilities(plugin) + "\n")
     for module_name, module in plugin.modules.items():
         total = sum(p.numel() for p in module.parameters())
         trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
@@ -180,6 +192,22 @@ def run(name, config_files, overrides, out, resume):
         click.echo(f"share it: zoo export {run_dir} --out {spec.name}.safetensors")
 
 
+def _capabilities(plugin) -> str:
+    """What `zoo sample` can ask of the plugin: its labels, samplers and trajectory."""
+    from zoo.interfaces import Sampler, class_conditional, has_trajectory
+
+    lines = []
+    if class_conditional(plugin):
+        lines.append(f"class-conditional: labels 0-{plugin.num_classes - 1} (zoo sample --per-class / --labels / -n)")
+    elif plugin.family == "generator":
+        lines.append("unconditional: zoo sample -n")
+    if isinstance(plugin, Sampler):
+        scheduler, steps, guidance = plugin.sampling_defaults(None, None, None)
+        lines.append(f"schedulers: {', '.join(plugin.schedulers)} (default {scheduler}, {steps} steps, guidance {guidance:g})")
+        lines.append(f"trajectory: {'yes (zoo sample --trajectory)' if has_trajectory(plugin) else 'no'}")
+    return "\n".join(lines)
+
+
 def _claim_run_dir(name: str) -> Path:
     """A fresh runs/NAME[-K], claimed by the main process and shared with the others under
     `accelerate launch`, so that every process writes into the same folder."""
@@ -233,98 +261,45 @@ def export(run_dir, out, step, no_ema):
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--weights", required=True, help=WEIGHTS_HELP)
-@click.option("-n", "--num", "n", default=1000, show_default=True, help="Generators: number of images.")
-@click.option("--per-class", type=int, help="Samplers: images per class, named 0_001.png ... 9_100.png (default 100 with --out).")
+@click.option("-n", "--num", "n", type=int,
+              help="Number of images (default 1000 with --out). Class-conditional plugins: labels 0, 1, ..., 9, 0, ...")
+@click.option("--per-class", type=int, help="Class-conditional plugins: images per class, 0_001.png ... 9_100.png (default 100 with --out).")
+@click.option("--labels", "label_list", metavar="3,3,7", help="Class-conditional plugins: one image per label, 3_001.png 3_002.png 7_001.png.")
 @click.option("--seed", default=0, show_default=True, help="Same seed, same images.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder for the images (HW2 naming).")
 @click.option("--grid", type=click.Path(dir_okay=False),
-              help="Also (or only) save a grid PNG; for samplers 10 columns per class, one row per class.")
+              help="Also (or only) save a grid PNG: the first 64 images, or for class-conditional plugins one row of 10 per class.")
 @click.option("--trajectory", type=click.Path(dir_okay=False),
-              help="Samplers: the reverse process of the first class-0 image at t = 1000, 800, ..., 0, as one strip.")
-@click.option("--scheduler", type=click.Choice(SCHEDULERS), help="Samplers: " + SCHEDULER_HELP + " (default: the file's sample.scheduler).")
-@click.option("--steps", type=int, help="Samplers: sampling steps (default: the file's sample.steps; ddpm/reference: all T).")
+              help="Samplers that record it: the first image's way from noise to image (of the first --labels class, else 0), as one strip.")
+@click.option("--scheduler", help="Samplers: which sampler to run, from those the plugin offers (`zoo describe NAME` lists them; "
+              "ddpm_unet: ddpm, ddim, dpm, reference). Default: the file's sample.scheduler.")
+@click.option("--steps", type=int, help="Samplers: sampling steps (default: the file's sample.steps).")
 @click.option("--guidance", type=float, help="Samplers: classifier-free guidance weight; 0 unconditional, 1 conditional, >1 stronger (default: the file's).")
 @click.option("--batch-size", default=250, show_default=True)
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-def sample(name, weights, n, per_class, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size, device):
+def sample(name, weights, n, per_class, label_list, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size, device):
     """Generate images from an exported weights file (NAME is optional: the file knows its plugin).
 
     \b
     zoo sample dcgan --weights dcgan.safetensors -n 1000 --seed 0 --out out/
     zoo sample dcgan --weights dcgan.safetensors -n 32 --seed 0 --grid first32.png
+    zoo sample cgan --weights cgan.safetensors --labels 3,3,7 --out out/        (3_001.png 3_002.png 7_001.png)
     zoo sample ddpm_unet --weights ddpm.safetensors --per-class 100 --seed 0 --out out/   (0_001.png ... 9_100.png)
     zoo sample ddpm_unet --weights ddpm.safetensors --grid grid.png --trajectory strip.png --scheduler ddpm
     zoo sample ddpm_unet --weights ddpm.safetensors --per-class 100 --out out/ --scheduler dpm --steps 25 --guidance 2
     """
     from zoo.models import load_model
+    from zoo.sampling import Request, check_request, parse_labels, write_samples
 
+    request = Request(out_dir=out_dir, grid=grid, trajectory=trajectory, n=n, per_class=per_class,
+                      labels=parse_labels(label_list) if label_list is not None else None, seed=seed,
+                      scheduler=scheduler, steps=steps, guidance=guidance, batch_size=batch_size)
     if batch_size < 1:
         raise ZooError(f"--batch-size must be at least 1, got {batch_size}")
-    spec, plugin, _ = load_model(Path(weights), _registry(), expected_plugin=name)
+    _, plugin, _ = load_model(Path(weights), _registry(), expected_plugin=name)
+    check_request(plugin, request)  # every option against the plugin before the model moves to the device
     plugin.to(_device(device))
-    if spec.family == "generator":
-        sampler_only = {"--per-class": per_class, "--trajectory": trajectory, "--scheduler": scheduler, "--steps": steps, "--guidance": guidance}
-        given = [flag for flag, value in sampler_only.items() if value is not None]
-        if given:
-            raise ZooError(f"{', '.join(given)} only apply to samplers; '{spec.name}' is a generator (use -n)")
-        _sample_generator(plugin, n, seed, out_dir, grid, batch_size)
-    elif spec.family == "sampler":
-        _sample_sampler(plugin, per_class, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size)
-    else:
-        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; `zoo sample` needs a generator or a sampler")
-
-
-def _sample_generator(plugin, n, seed, out_dir, grid, batch_size):
-    from zoo.viz import hw2_names, save_grid, save_images
-
-    if not out_dir and not grid:
-        raise ZooError("say where the images go: --out FOLDER and/or --grid FILE.png")
-    if n < 1:
-        raise ZooError(f"-n must be at least 1, got {n}")
-    images = plugin.generate(n, seed=seed, batch_size=batch_size)
-    if out_dir:
-        save_images(images, out_dir, hw2_names(n))
-        click.echo(f"wrote {n} images to {out_dir}")
-    if grid:
-        save_grid(images, grid, nrow=8)
-        click.echo(f"wrote {grid}")
-
-
-def _sample_sampler(plugin, per_class, seed, out_dir, grid, trajectory, scheduler, steps, guidance, batch_size):
-    import torch
-
-    from zoo.diffusion import trajectory_times
-    from zoo.viz import class_names, save_class_grid, save_images, save_strip
-
-    if not (out_dir or grid or trajectory):
-        raise ZooError("say what to write: --out FOLDER (with --per-class K), --grid FILE.png and/or --trajectory FILE.png")
-    if per_class is None:
-        per_class = 100 if out_dir else 0
-    if per_class < 0 or (out_dir and per_class < 1):
-        raise ZooError(f"--per-class must be at least 1, got {per_class}")
-    kind, steps, guidance = plugin.sampling_defaults(scheduler, steps, guidance)
-    classes = plugin.num_classes
-    # The grid is the first 10 images of each class: the same images --out writes first, since an
-    # image depends only on (seed, class, rank).
-    count = max(per_class, 10 if grid else 0)
-    started = time.perf_counter()
-    if count:
-        labels = torch.arange(classes).repeat_interleave(count)
-        images = plugin.sample(labels, seed, kind, steps, guidance, batch_size=batch_size, progress=True)
-        seconds = time.perf_counter() - started
-        click.echo(f"sampled {len(labels)} images ({kind}, {steps} steps, guidance {guidance:g}) in {seconds:.1f}s")
-        if out_dir and per_class:
-            chosen = images.view(classes, count, *images.shape[1:])[:, :per_class].flatten(0, 1)
-            save_images(chosen, out_dir, class_names(classes, per_class))
-            click.echo(f"wrote {len(chosen)} images to {out_dir} (0_001.png ... {classes - 1}_{per_class:03d}.png)")
-        if grid:
-            save_class_grid(images, classes, grid)
-            click.echo(f"wrote {grid}: rows = classes 0-{classes - 1}, columns = different noises")
-    if trajectory:
-        times = trajectory_times(plugin.schedule.timesteps)
-        _, frames = plugin.sample(torch.tensor([0]), seed, kind, steps, guidance, record_times=times)
-        save_strip(frames, [f"t={t}" for t in times], trajectory)
-        click.echo(f"wrote {trajectory}: the reverse process of the first '0' ({kind}, {steps} steps)")
+    write_samples(plugin, request, echo=click.echo)
 
 
 @cli.command()
@@ -618,19 +593,24 @@ def plugin_group():
 @plugin_group.command("new")
 @click.argument("name")
 @click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False), help="Where the NAME/ folder goes.")
-def plugin_new(name, parent):
+@click.option("--family", default="generator", show_default=True,
+              type=click.Choice(["generator", "sampler", "classifier", "adapter"]),
+              help="generator: a class-conditional VAE (one pass); sampler: conditional flow matching (Euler/Heun steps); "
+                   "classifier: a small CNN; adapter: domain-adversarial (gradient reversal).")
+def plugin_new(name, parent, family):
     """Scaffold a pip-installable plugin package in ./NAME: pyproject.toml with the `zoo.plugins`
-    entry point, a working Generator (a small VAE) with its default config, and a contract test.
+    entry point, a small working model of the chosen family with its default config, and a contract test.
 
     \b
     zoo plugin new my_vae
+    zoo plugin new my_flow --family sampler
     pip install -e ./my_vae && zoo list        # my_vae is listed
     python -m pytest my_vae/tests              # zoo.testing.check_plugin
     See CONTRIBUTING.md for what a plugin must do.
     """
     from zoo.scaffolding import new_plugin
 
-    files = new_plugin(name, Path(parent))
+    files = new_plugin(name, Path(parent), family)
     root = Path(parent) / name
     for path in files:
         click.echo(f"wrote {path}")

@@ -22,16 +22,25 @@ FRAMEWORK_DEFAULTS = Path(__file__).with_name("defaults.yaml")
 PLUGIN_KEY = "plugin"
 
 
-class Config(Mapping):
-    """A read-only view of a nested config dict: `config.train.steps` or `config["train"]["steps"]`."""
+class MissingConfigKey(ConfigError, AttributeError):
+    """Code read a key no config file defines. An AttributeError too, so `getattr(config, key, default)`
+    and `hasattr` keep working."""
 
-    def __init__(self, data: Mapping[str, Any], prefix: str = ""):
+
+class Config(Mapping):
+    """A read-only view of a nested config dict: `config.train.steps` or `config["train"]["steps"]`.
+
+    `origin` names the file a plugin's keys belong in (its default.yaml), for the error a missing key gets.
+    """
+
+    def __init__(self, data: Mapping[str, Any], prefix: str = "", origin: str = ""):
         self._data = data
         self._prefix = prefix
+        self._origin = origin
 
     def __getitem__(self, key: str) -> Any:
         value = self._data[key]
-        return Config(value, f"{self._prefix}{key}.") if isinstance(value, Mapping) else value
+        return Config(value, f"{self._prefix}{key}.", self._origin) if isinstance(value, Mapping) else value
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("_"):
@@ -39,7 +48,12 @@ class Config(Mapping):
         try:
             return self[key]
         except KeyError:
-            raise AttributeError(f"config has no key '{self._prefix}{key}'") from None
+            dotted = f"{self._prefix}{key}"
+            close = difflib.get_close_matches(key, list(self._data), n=1, cutoff=0.6)
+            hint = f" (did you mean '{self._prefix}{close[0]}'?)" if close else ""
+            home = self._origin or "the plugin's default.yaml"
+            raise MissingConfigKey(f"the code reads config key '{dotted}', which no config defines{hint}; "
+                                   f"give it a default in {home}") from None
 
     def __iter__(self):
         return iter(self._data)
@@ -82,7 +96,31 @@ def plugin_defaults(plugin_config_path: Path | None) -> dict[str, Any]:
     base = read_yaml(FRAMEWORK_DEFAULTS)
     if plugin_config_path is None:
         return base
-    return merge_defaults(base, read_yaml(plugin_config_path))
+    own = read_yaml(plugin_config_path)
+    _check_framework_keys(base, own, plugin_config_path)
+    return merge_defaults(base, own)
+
+
+# Sections of zoo/defaults.yaml where a plugin may add keys of its own (dann's data.source/target);
+# anywhere else in zoo's sections a key the framework does not have is a typo.
+OPEN_SECTIONS = {"data"}
+
+
+def _check_framework_keys(base: Mapping[str, Any], own: Mapping[str, Any], path: Path) -> None:
+    """A plugin's default.yaml may change zoo's train.* / data.* values, not misspell them: a key
+    zoo does not have under train, or one close to an existing key under data, names the file."""
+    for section, keys in own.items():
+        if section not in base or not isinstance(keys, Mapping) or not isinstance(base[section], Mapping):
+            continue
+        for key in keys:
+            if key in base[section]:
+                continue
+            close = difflib.get_close_matches(key, list(base[section]), n=1, cutoff=0.75)
+            if section in OPEN_SECTIONS and not close:
+                continue  # the plugin's own data key
+            hint = f"did you mean '{section}.{close[0]}'?" if close else f"zoo's {section} keys: {', '.join(base[section])}"
+            raise ConfigError(f"{path}: unknown key '{section}.{key}'; {hint} (a plugin's own keys go in its own "
+                              f"sections, e.g. model.*)")
 
 
 def resolve(
@@ -90,6 +128,7 @@ def resolve(
     files: Iterable[Mapping[str, Any]] = (),
     overrides: Iterable[str] = (),
     plugin_name: str | None = None,
+    origin: str = "",
 ) -> Config:
     """Apply config files (parsed dicts), then `key=value` overrides, checking every key and type."""
     resolved = copy.deepcopy(dict(defaults))
@@ -104,7 +143,7 @@ def resolve(
         if not sep or not key:
             raise ConfigError(f"--set expects key=value (e.g. train.steps=2000), got '{item}'")
         _apply_override(resolved, defaults, key.strip(), raw)
-    return Config(resolved)
+    return Config(resolved, origin=origin)
 
 
 def _apply_tree(target: dict, schema: Mapping, data: Mapping, prefix: str) -> None:

@@ -15,10 +15,8 @@ y = num_classes means "no label" (the unconditional branch of classifier-free gu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -26,6 +24,7 @@ from tqdm.auto import tqdm
 from zoo.config import Config
 from zoo.errors import ConfigError
 from zoo.interfaces import Sampler, TrainStep
+from zoo.noise import class_labels, per_image_generators
 
 SCHEDULERS = ("ddpm", "ddim", "dpm", "reference")
 
@@ -165,20 +164,6 @@ def guided_eps(eps_model, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
     return unconditional_eps + guidance * (conditional - unconditional_eps)
 
 
-def noise_generators(labels: Sequence[int], seed: int) -> list[torch.Generator]:
-    """One CPU generator per image, seeded by (seed, label, k) for the k-th image of that label, so an
-    image depends on its seed, label and rank only: not on the batch size, the device or how many
-    images of other labels are drawn beside it."""
-    seen: dict[int, int] = {}
-    generators = []
-    for label in labels:
-        k = seen.get(label, 0)
-        seen[label] = k + 1
-        state = np.random.SeedSequence([seed, label + 1, k]).generate_state(2, dtype=np.uint64)[0]
-        generators.append(torch.Generator().manual_seed(int(state) & (2**63 - 1)))
-    return generators
-
-
 def trajectory_times(total: int, frames: int = 6) -> list[int]:
     """Noise levels to show in a reverse-process strip: T, ..., 0 evenly (1000, 800, ..., 0)."""
     return [round(total * (1 - i / (frames - 1))) for i in range(frames)]
@@ -189,6 +174,7 @@ class ClassConditionalDiffusion(Sampler):
 
     ema_modules = ("unet",)
     export_modules = ("unet",)
+    schedulers = SCHEDULERS
 
     def __init__(self, config: Config):
         d = config.diffusion
@@ -227,10 +213,12 @@ class ClassConditionalDiffusion(Sampler):
         step.optimize("unet", loss)
         return {"loss": loss.detach()}
 
-    # --- sampling -------------------------------------------------------------------------------
+    # --- sampling: the diffusers pipeline shape, (unet, scheduler) and one short loop --------------
     def sampling_defaults(self, scheduler: str | None, steps: int | None, guidance: float | None) -> tuple[str, int, float]:
         s = self.config.sample
         scheduler = scheduler or s.scheduler
+        if scheduler not in SCHEDULERS:
+            raise ConfigError(f"unknown scheduler '{scheduler}'; {type(self).__name__} offers {', '.join(SCHEDULERS)}")
         if steps is None:
             steps = self.schedule.timesteps if scheduler in ("ddpm", "reference") else s.steps
         guidance = s.guidance if guidance is None else guidance
@@ -249,45 +237,61 @@ class ClassConditionalDiffusion(Sampler):
         steps: int | None = None,
         guidance: float | None = None,
         batch_size: int = 250,
-        record_times: Sequence[int] = (),
         progress: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """One image per label, (n, C, H, W) in [-1, 1] on the CPU, deterministic for a seed.
-
-        With `record_times` (noise levels in 0..T, e.g. trajectory_times(T)), also returns the first
-        image's states at those levels, (len(record_times), C, H, W): the reverse-process strip.
-        """
+    ) -> torch.Tensor:
+        """One image per label, (n, C, H, W) in [-1, 1] on the CPU, deterministic for a seed."""
         kind, steps, guidance = self.sampling_defaults(scheduler, steps, guidance)
-        labels = torch.as_tensor(labels, dtype=torch.long)
-        if len(labels) and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ConfigError(f"labels must be in 0..{self.num_classes - 1}")
-        generators = noise_generators(labels.tolist(), seed)
-        unet, device = self.modules["unet"].eval(), self.device
-        size, channels = self.config.data.image_size, self.config.model.image_channels
-        chunks, frames = [], {}
+        labels = self._checked_labels(labels)
+        generators = per_image_generators(labels.tolist(), seed)
+        sampler = make_scheduler(kind, self.schedule)
         bar = tqdm(total=len(labels) * steps, disable=not progress, unit="img-step", unit_scale=True, dynamic_ncols=True,
                    desc=f"{kind} {steps} steps, guidance {guidance:g}")
+        chunks = []
         for start in range(0, len(labels), batch_size):
-            batch_labels = labels[start : start + batch_size]
-            batch_generators = generators[start : start + batch_size]
-            on_state = _recorder(record_times, frames) if record_times and start == 0 else None
-            x = _reverse_process(
-                lambda x, t, y: guided_eps(partial(self.eps, unet), x, t, y, self.null_label, guidance),
-                make_scheduler(kind, self.schedule), steps, batch_labels.to(device), batch_generators,
-                (channels, size, size), on_state, lambda: bar.update(len(batch_labels)),
-            )
-            chunks.append(x.clamp(-1, 1).float().cpu())
+            batch = labels[start : start + batch_size]
+            chunks.append(self._denoise(sampler, steps, guidance, batch, generators[start : start + batch_size],
+                                        on_step=lambda: bar.update(len(batch))))
         bar.close()
-        images = torch.cat(chunks) if chunks else torch.empty(0, channels, size, size)
-        if record_times:
-            return images, torch.stack([frames[t] for t in record_times]).clamp(-1, 1)
-        return images
+        return torch.cat(chunks) if chunks else torch.empty(0, self.config.model.image_channels, *self._image_size)
+
+    @torch.no_grad()
+    def trajectory(self, label: int, seed: int, scheduler: str | None = None, steps: int | None = None,
+                   guidance: float | None = None) -> tuple[torch.Tensor, list[str]]:
+        """The first image of `label` at noise levels T, 0.8 T, ..., 0: the reverse-process strip."""
+        kind, steps, guidance = self.sampling_defaults(scheduler, steps, guidance)
+        labels = self._checked_labels([label])
+        times, frames = trajectory_times(self.schedule.timesteps), {}
+        image = self._denoise(make_scheduler(kind, self.schedule), steps, guidance, labels,
+                              per_image_generators([label], seed), on_state=_recorder(times, frames))
+        frames[0] = image[0]
+        return torch.stack([frames[t] for t in times]).clamp(-1, 1), [f"t={t}" for t in times]
 
     def preview(self, seed: int) -> torch.Tensor:
         """Eight images of each class, rows = classes (a quick DDIM sampler, to keep previews cheap)."""
         per_row = 8
         labels = torch.arange(self.num_classes).repeat_interleave(per_row)
         return self.sample(labels, seed, scheduler="ddim", steps=min(25, self.schedule.timesteps))
+
+    @property
+    def _image_size(self) -> tuple[int, int]:
+        size = self.config.data.image_size
+        return size, size
+
+    def _checked_labels(self, labels) -> torch.Tensor:
+        return class_labels(len(labels), self.num_classes, labels)
+
+    def _denoise(self, scheduler, steps: int, guidance: float, labels: torch.Tensor, generators: Sequence[torch.Generator],
+                 on_step: Callable[[], None] = lambda: None, on_state: Callable[[int, torch.Tensor], None] | None = None
+                 ) -> torch.Tensor:
+        """One batch from noise to images, (n, C, H, W) in [-1, 1] on the CPU."""
+        unet = self.modules["unet"].eval()
+
+        def eps(x, t, y):
+            return guided_eps(lambda *a: self.eps(unet, *a), x, t, y, self.null_label, guidance)
+
+        shape = (self.config.model.image_channels, *self._image_size)
+        x = reverse_process(eps, scheduler, steps, labels.to(self.device), generators, shape, on_step, on_state)
+        return x.clamp(-1, 1).float().cpu()
 
 
 def _recorder(times: Sequence[int], frames: dict[int, torch.Tensor]) -> Callable[[int, torch.Tensor], None]:
@@ -301,13 +305,18 @@ def _recorder(times: Sequence[int], frames: dict[int, torch.Tensor]) -> Callable
     return on_state
 
 
-def _reverse_process(eps_fn, scheduler, steps, labels, generators, shape, on_state, on_step) -> torch.Tensor:
-    """x_T ~ N(0, I) from the per-image generators, then `steps` scheduler steps down to x_0."""
+def reverse_process(eps_fn, scheduler, steps: int, labels: torch.Tensor, generators: Sequence[torch.Generator],
+                    shape: Sequence[int], on_step: Callable[[], None] = lambda: None,
+                    on_state: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+    """x_T ~ N(0, I) from the per-image generators, then `steps` scheduler steps down to x_0.
+
+    eps_fn(x, t, labels) predicts the noise; on_step runs after each step, on_state(noise level, x)
+    before each step and once at the end (for trajectories)."""
     from diffusers.utils.torch_utils import randn_tensor
 
     device = labels.device
     scheduler.set_timesteps(steps)
-    x = randn_tensor((len(labels), *shape), generator=generators, device=device, dtype=torch.float32)
+    x = randn_tensor((len(labels), *shape), generator=list(generators), device=device, dtype=torch.float32)
     x = x * scheduler.init_noise_sigma
     for timestep in scheduler.timesteps:
         # The input at (0-indexed) timestep t is x_{t+1} in Ho et al.'s numbering: noise level t+1.
@@ -315,7 +324,7 @@ def _reverse_process(eps_fn, scheduler, steps, labels, generators, shape, on_sta
             on_state(int(timestep) + 1, x)
         t = torch.full((len(labels),), int(timestep), device=device, dtype=torch.long)
         eps = eps_fn(scheduler.scale_model_input(x, timestep), t, labels).float()
-        x = scheduler.step(eps, timestep, x, generator=generators).prev_sample
+        x = scheduler.step(eps, timestep, x, generator=list(generators)).prev_sample
         on_step()
     if on_state:
         on_state(0, x)

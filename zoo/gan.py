@@ -6,6 +6,10 @@ DiffAugment policy applied to everything D sees (`gan.diffaugment`, e.g. "color,
 empty for none) and the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its
 config. Losses take discriminator outputs and return scalars. Sampling uses the EMA of the generator
 when the run kept one (`train.ema_decay`).
+
+A config with `model.num_classes` > 0 makes the GAN class-conditional: the networks are called as
+G(z, y) and D(x, y), training reads labelled batches ({"image", "label"}) and G is given the real
+batch's labels, so it learns the data's class balance.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from zoo.config import Config
 from zoo.data import image_dataset
+from zoo.data.digits import LabelledDigits, labelled_digits
 from zoo.diffaugment import diff_augment, parse_policy
 from zoo.errors import ConfigError
 from zoo.interfaces import BenchmarkSpec, Generator, TrainStep
+from zoo.noise import block_normal, class_labels, per_image_generators, per_image_normal
 
 
 def _bce(probabilities: torch.Tensor, target: float) -> torch.Tensor:
@@ -59,8 +66,6 @@ def wasserstein_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.T
 def wasserstein_generator(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
-
-NOISE_BLOCK = 64  # images per noise draw in `generate`
 
 LOSSES = {
     "bce": (bce_discriminator, bce_generator),
@@ -114,11 +119,23 @@ class GAN(Generator):
             raise ConfigError(f"gan.diffaugment: {exc}") from None
         super().__init__(config)
 
-    def latent(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        return torch.randn(n, self.config.model.latent_dim, 1, 1, generator=generator, device=device)
+    @property
+    def num_classes(self) -> int:
+        return self.config.model.get("num_classes", 0)
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        """The shape of one image's noise z."""
+        return (self.config.model.latent_dim, 1, 1)
+
+    def latent(self, n: int, device=None) -> torch.Tensor:
+        return torch.randn(n, *self.latent_shape, device=device)
 
     def train_dataset(self) -> torch.utils.data.Dataset:
-        return image_dataset(self.config.data)
+        data = self.config.data
+        if self.num_classes:  # labelled digits: an HW2 domain folder (data/ + train.csv), or the embedded ones
+            return LabelledDigits(labelled_digits(data.root, "train", data.image_size))
+        return image_dataset(data)
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One Adam per network, from optim.lr_g, optim.lr_d and optim.betas (override for others)."""
@@ -140,13 +157,15 @@ class GAN(Generator):
         G, D = self.modules["generator"], self.modules["discriminator"]
         real = batch["image"]
         update_generator = (step.index + 1) % self.config.gan.n_critic == 0
+        # Conditional: G draws the real batch's classes, and D judges each image with its label.
+        condition = (batch["label"],) if self.num_classes else ()
 
         # One generator forward serves both updates; it only needs a graph when G is updated.
         with torch.set_grad_enabled(update_generator):
-            fake = G(self.latent(real.shape[0], device=real.device))
+            fake = G(self.latent(real.shape[0], device=real.device), *condition)
 
         real, seen_fake = self.augment(real), self.augment(fake)
-        d_loss = self.discriminator_loss(D(real), D(seen_fake.detach()))
+        d_loss = self.discriminator_loss(D(real, *condition), D(seen_fake.detach(), *condition))
         d_loss = d_loss + self.discriminator_penalty(real, seen_fake.detach())
         step.optimize("discriminator", d_loss)
         logs = {"loss_d": d_loss.detach()}
@@ -156,18 +175,26 @@ class GAN(Generator):
             # generator's loss goes through the bare module.
             bare_D = step.unwrap(D)
             with frozen(bare_D):
-                g_loss = self.generator_loss(bare_D(seen_fake))
+                g_loss = self.generator_loss(bare_D(seen_fake, *condition))
                 step.optimize("generator", g_loss)
             logs["loss_g"] = g_loss.detach()
         return logs
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int, batch_size: int = 256) -> torch.Tensor:
-        G = self.modules["generator"].eval()
-        device = self.device
-        # All noise is drawn up front on the CPU, in whole blocks of NOISE_BLOCK images: image i
-        # depends on (seed, i) only, not on n, the batch size or the device. (One randn(n, ...) would
-        # not do: CPU randn fills the tail of a tensor differently depending on its length.)
-        rng = torch.Generator().manual_seed(seed)
-        z = torch.cat([self.latent(NOISE_BLOCK, generator=rng) for _ in range(0, n, NOISE_BLOCK)])[:n]
-        return torch.cat([G(chunk.to(device)).float().cpu() for chunk in z.split(batch_size)])
+    def generate(self, n: int, seed: int, batch_size: int = 256, labels: torch.Tensor | None = None,
+                 progress: bool = False) -> torch.Tensor:
+        G, device = self.modules["generator"].eval(), self.device
+        # All noise is drawn up front on the CPU (zoo.noise): image i depends on (seed, i), or for a
+        # conditional GAN on (seed, label, rank), never on n, the batch size or the device.
+        if self.num_classes:
+            labels = class_labels(n, self.num_classes, labels)
+            z = per_image_normal(self.latent_shape, per_image_generators(labels.tolist(), seed))
+        elif labels is not None:
+            raise ConfigError(f"{type(self).__name__} is unconditional (no model.num_classes); it takes no labels")
+        else:
+            z = block_normal(n, self.latent_shape, seed)
+        images = []
+        for start in tqdm(range(0, n, batch_size), disable=not progress, unit="batch", desc="generating", dynamic_ncols=True):
+            condition = (labels[start : start + batch_size].to(device),) if self.num_classes else ()
+            images.append(G(z[start : start + batch_size].to(device), *condition).float().cpu())
+        return torch.cat(images) if images else torch.empty(0, 3, self.config.data.image_size, self.config.data.image_size)

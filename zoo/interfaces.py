@@ -1,13 +1,20 @@
-"""The three plugin families. The CLI, the engine and the benchmarks speak only to these.
+"""The four plugin families. The CLI, the engine and the benchmarks speak only to these.
 
 A plugin is a class built from a resolved config. It owns its modules (`self.modules`) and says how to
 train them: optimizers, a dataset, and one `training_step`. The loop, devices, mixed precision,
 checkpoints, EMA and logging belong to the engine (zoo.engine).
 
-- Generator: one forward pass from noise to image (GANs).
-- Sampler:   an iterative reverse process from noise to image, conditioned on a label (diffusion).
+- Generator: one forward pass from noise to image (GANs); class-conditional when it declares
+             `num_classes` > 0, and then it takes one label per image.
+- Sampler:   an iterative process from noise to image, conditioned on a label (diffusion), with
+             named samplers (`schedulers`) and, optionally, a picture of its trajectory.
 - Classifier: labelled images in, class predictions out (the digit evaluator of generated samples).
 - Adapter:   a Classifier fit on labelled source + unlabelled target images (DANN).
+
+Every call zoo makes on a plugin is declared here, with its defaults: `zoo sample`, `zoo benchmark`
+and zoo.testing.check_plugin call nothing else. Class-conditional output (either family) follows one
+rule: image i depends only on (seed, label, rank of i among the images of that label), so
+`--per-class`, `--labels` and `-n` name the same image the same way.
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ class Plugin(abc.ABC):
     # A deeper study, "module:function", run by `zoo benchmark NAME --study`:
     # function(data_root, out_dir, quick, steps) -> paths written (e.g. the HW2 DANN table).
     study: ClassVar[str | None] = None
+    # The name it is registered under (`zoo list`), set by the registry when it builds the plugin.
+    registered_name: str = ""
 
     def __init__(self, config: Config):
         self.config = config
@@ -163,18 +172,45 @@ class Generator(Plugin):
 
     family = "generator"
 
+    @property
+    def num_classes(self) -> int:
+        """0 for an unconditional generator. A class-conditional one returns its label count
+        (labels 0 .. num_classes - 1) and `generate` then takes `labels`."""
+        return 0
+
     @abc.abstractmethod
-    def generate(self, n: int, seed: int, batch_size: int = 256) -> torch.Tensor:
-        """`n` images, (n, C, H, W) in [-1, 1] on the CPU. Image i depends only on (seed, i)."""
+    def generate(
+        self,
+        n: int,
+        seed: int,
+        batch_size: int = 256,
+        labels: torch.Tensor | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """`n` images, (n, C, H, W) in [-1, 1] on the CPU, at most `batch_size` per forward pass.
+
+        Unconditional: image i depends only on (seed, i). Class-conditional (num_classes > 0): `labels`
+        holds n labels (None: 0, 1, ..., num_classes - 1, 0, 1, ...) and image i depends only on
+        (seed, labels[i], rank of i among the images with that label); zoo.noise draws such noise.
+        `progress` asks for a progress bar (tqdm) over long calls.
+        """
 
     def preview(self, seed: int) -> torch.Tensor:
+        if self.num_classes:  # eight of each class, rows = classes
+            return self.generate(8 * self.num_classes, seed, labels=torch.arange(self.num_classes).repeat_interleave(8))
         return self.generate(64, seed)
 
 
 class Sampler(Plugin):
-    """An iterative reverse process from noise to image, conditioned on a class label."""
+    """An iterative process from noise to image, conditioned on a class label.
+
+    `schedulers` names the samplers `zoo sample --scheduler` may choose (the first one need not be
+    the default: `sampling_defaults` says which is). A sampler that can show its process overrides
+    `trajectory`; `has_trajectory(plugin)` tells whether it does.
+    """
 
     family = "sampler"
+    schedulers: ClassVar[tuple[str, ...]] = ()
 
     @property
     @abc.abstractmethod
@@ -183,7 +219,8 @@ class Sampler(Plugin):
 
     @abc.abstractmethod
     def sampling_defaults(self, scheduler: str | None, steps: int | None, guidance: float | None) -> tuple[str, int, float]:
-        """(scheduler, steps, guidance) with each None replaced by the plugin's default, validated."""
+        """(scheduler, steps, guidance) with each None replaced by the plugin's default; a value the
+        plugin cannot use raises zoo.errors.ConfigError naming the allowed ones."""
 
     @abc.abstractmethod
     def sample(
@@ -193,9 +230,29 @@ class Sampler(Plugin):
         scheduler: str | None = None,
         steps: int | None = None,
         guidance: float | None = None,
+        batch_size: int = 250,
+        progress: bool = False,
     ) -> torch.Tensor:
-        """One image per label, (n, C, H, W) in [-1, 1] on the CPU; deterministic for a seed.
-        None settings mean the plugin's defaults (`sampling_defaults`)."""
+        """One image per label, (n, C, H, W) in [-1, 1] on the CPU, at most `batch_size` at a time.
+        Image i depends only on (seed, labels[i], rank of i among the images with that label). None
+        settings mean the plugin's defaults (`sampling_defaults`); `progress` asks for a progress bar."""
+
+    def trajectory(
+        self, label: int, seed: int, scheduler: str | None = None, steps: int | None = None, guidance: float | None = None
+    ) -> tuple[torch.Tensor, list[str]]:
+        """Optional: the first image of `label` on its way from noise to image, as (frames, C, H, W)
+        in [-1, 1] on the CPU from noise to the final image, with one caption per frame."""
+        raise NotImplementedError(f"{type(self).__name__} does not show its trajectory")
+
+
+def has_trajectory(plugin: Plugin) -> bool:
+    """Whether a Sampler overrides `trajectory` (`zoo sample --trajectory` needs it)."""
+    return isinstance(plugin, Sampler) and type(plugin).trajectory is not Sampler.trajectory
+
+
+def class_conditional(plugin: Plugin) -> bool:
+    """Whether the plugin makes images of a requested class: every Sampler, and Generators with num_classes."""
+    return isinstance(plugin, Sampler) or (isinstance(plugin, Generator) and plugin.num_classes > 0)
 
 
 class Classifier(Plugin):

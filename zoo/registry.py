@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
+import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
@@ -48,7 +50,10 @@ class PluginSpec:
         try:
             obj = getattr(importlib.import_module(module_name), attr)
         except Exception as exc:  # any import-time failure of a plugin is reported, not raised raw
-            raise PluginError(f"plugin '{self.name}' ({self.target}) failed to load: {type(exc).__name__}: {exc}") from exc
+            error = PluginError(f"plugin '{self.name}' ({self.target}) failed to load: {type(exc).__name__}: {exc}"
+                                f"{failing_line(exc, module_name)}")
+            error.details = "".join(traceback.format_exception(exc))
+            raise error from exc
         if not (inspect.isclass(obj) and issubclass(obj, Plugin) and getattr(obj, "family", None) in FAMILIES):
             raise PluginError(
                 f"plugin '{self.name}' ({self.target}) is not a Generator, Sampler, Classifier or Adapter subclass"
@@ -77,10 +82,34 @@ class PluginSpec:
         return plugin_defaults(self.config_path)
 
     def config(self, files=(), overrides=()) -> Config:
-        return resolve(self.defaults(), files, overrides, plugin_name=self.name)
+        defaults = self.defaults()
+        return resolve(defaults, files, overrides, plugin_name=self.name, origin=str(self.config_path or "a default.yaml beside the plugin's module"))
 
     def build(self, config: Config) -> Plugin:
-        return self.plugin_class(config)
+        plugin = self.plugin_class(config)
+        plugin.registered_name = self.name  # for messages that name the plugin as users know it
+        return plugin
+
+
+def failing_line(exc: BaseException, module_name: str) -> str:
+    """' (at FILE:LINE: statement)' for the statement that raised, preferring the innermost frame in
+    the plugin's own package; '' when the traceback says nothing useful."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" (at {_short_path(exc.filename)}:{exc.lineno}: {(exc.text or '').strip()})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    if not frames:
+        return ""
+    package = module_name.split(".")[0]
+    own = [f for f in frames if f"{os.sep}{package}{os.sep}" in f.filename or f.filename.endswith(f"{os.sep}{package}.py")]
+    frame = (own or frames)[-1]
+    return f" (at {_short_path(frame.filename)}:{frame.lineno}: {(frame.line or '').strip()})"
+
+
+def _short_path(path: str) -> str:
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:
+        return path
 
 
 def _builtin_specs(path: Path) -> list[PluginSpec]:

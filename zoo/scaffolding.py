@@ -11,10 +11,13 @@ import zoo
 from zoo.errors import ZooError
 
 TEMPLATES = Path(__file__).with_name("scaffold")
+FAMILIES = ("generator", "sampler", "classifier", "adapter")  # one folder each in scaffold/families/
 
 
-def new_plugin(name: str, parent: Path) -> list[Path]:
-    """Write the package for plugin `name` into parent/name; returns the files written."""
+def new_plugin(name: str, parent: Path, family: str = "generator") -> list[Path]:
+    """Write the package for plugin `name` of `family` into parent/name; returns the files written."""
+    if family not in FAMILIES:
+        raise ZooError(f"--family must be one of {', '.join(FAMILIES)}, got '{family}'")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise ZooError(f"plugin names are lowercase Python identifiers (letters, digits, _), e.g. my_vae; got '{name}'")
     from zoo.registry import Registry
@@ -29,10 +32,14 @@ def new_plugin(name: str, parent: Path) -> list[Path]:
         "package": f"zoo_{name}",
         "class_name": "".join(part.capitalize() for part in name.split("_")),
         "zoo_version": zoo.__version__,
+        "family": family,
     }
     written = []
-    for template in sorted(TEMPLATES.rglob("*.tmpl")):
+    shared = [t for t in TEMPLATES.rglob("*.tmpl") if t.relative_to(TEMPLATES).parts[0] != "families"]
+    for template in sorted(shared + sorted((TEMPLATES / "families" / family).glob("*.tmpl"))):
         relative = template.relative_to(TEMPLATES).with_suffix("")  # drop .tmpl
+        if relative.parts[0] == "families":  # the family's plugin.py and default.yaml go into the package
+            relative = Path("package", relative.name)
         relative = Path(str(relative).replace("package", values["package"], 1)) if relative.parts[0] == "package" else relative
         if relative.parts[0] == "tests":
             relative = relative.with_name(f"test_{name}.py")

@@ -37,7 +37,6 @@ from zoo.benchmarking import device_label, stamp, trained_model, write_report
 from zoo.data.pixels import to_model_range
 from zoo.errors import ZooError
 
-FAMILY_DIGIT_METRIC = {"generator": "digit_fd", "sampler": "digit_accuracy", "classifier": "held_out", "adapter": "held_out"}
 EVALUATOR_METRICS = {"digit_fd", "digit_accuracy"}  # metrics that need a digit evaluator
 EVALUATOR = "digit_classifier"
 EVALUATOR_STEPS = {"quick": 150, "full": 1500}
@@ -71,7 +70,8 @@ def plan(spec, data_root: str | None, quick: bool, steps: int | None, samples: i
     if root and bench.config and not quick:
         files.append(str(spec.config_path.with_name(bench.config)))
     steps = steps or (bench.quick_steps if quick else bench.steps)
-    metrics = list(bench.metrics) if data and bench.metrics else [FAMILY_DIGIT_METRIC[spec.family]]
+    # Empty: the family's digit metrics, chosen by the worker once the plugin is built (digit_metrics).
+    metrics = list(bench.metrics) if data and bench.metrics else []
     overrides = [
         f"data.root={data}", f"train.steps={steps}", "train.sample_every=0",
         f"train.log_every={max(1, min(50, steps // 6))}", f"train.checkpoint_every={max(steps, 1)}",
@@ -109,14 +109,14 @@ def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: i
                 rows[spec.name] = {"plugin": spec.name, "family": spec.family, "status": "failed", "error": str(exc)}
     evaluators = {}
     for p in plans:
-        if EVALUATOR_METRICS & set(p.metrics):
+        if EVALUATOR_METRICS & set(p.metrics) or (not p.metrics and p.family in ("generator", "sampler")):
             if p.data not in evaluators:
                 echo(f"digit evaluator for {p.data or 'the embedded digits'} ({EVALUATOR})")
                 evaluators[p.data] = digit_evaluator(p.data, steps or EVALUATOR_STEPS["quick" if quick else "full"], runs)
             p.evaluator = evaluators[p.data]
     for i, p in enumerate(plans, 1):
         echo(f"[{i}/{len(plans)}] {p.name} ({p.family}): {p.steps} steps on {p.data or 'the embedded digits'}, "
-             f"{p.samples} outputs, {', '.join(p.metrics)}")
+             f"{p.samples} outputs, {', '.join(p.metrics) or 'its digit metrics'}")
         rows[p.name] = _run_in_own_process(p)
         row = rows[p.name]
         echo(f"      {p.name}: " + (f"{row['status']}: {row.get('error', '')}" if row["status"] != "ok" else _summary(row)))
@@ -174,12 +174,16 @@ def measure(p: Plan) -> dict:
     _say("the same steps in a plain PyTorch loop")
     plain_step = plain_step_seconds(spec, config, plugin.device, steps=min(20, max(4, p.steps // 3)), warmup=2)
     _say(f"{p.samples} outputs")
-    outputs, labels, sample_s, evals = _outputs(plugin, p.samples)
+    outputs, labels, sample_s, evals = benchmark_outputs(plugin, p.samples)
+    count = len(outputs) if outputs is not None else p.samples
     if outputs is not None:
-        from zoo.viz import save_grid
+        from zoo.viz import save_class_grid, save_grid
 
-        save_grid(outputs[:64], p.grid, nrow=8)
-    quality = {m: METRICS[m](plugin, outputs, labels, p) for m in p.metrics}
+        if labels is None:
+            save_grid(outputs[:64], p.grid, nrow=8)
+        else:  # rows = classes: the outputs are drawn class by class
+            save_class_grid(outputs, plugin.num_classes, p.grid)
+    quality = {m: METRICS[m](plugin, outputs, labels, p) for m in p.metrics or digit_metrics(plugin)}
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {
@@ -189,10 +193,21 @@ def measure(p: Plan) -> dict:
         "train_wall_s": round(train_wall, 1) if train_wall else None,
         "engine_step_s": engine_step, "plain_step_s": plain_step,
         "engine_vs_plain": round(plain_step / engine_step, 3) if engine_step else None,
-        "outputs": p.samples, "sample_images_per_s": round(p.samples / sample_s, 1),
+        "outputs": count, "sample_images_per_s": round(count / sample_s, 1),
         "network_evals_per_image": evals, "peak_rss_mib": round(peak_mib), "cuda_peak_mib": cuda_peak and round(cuda_peak),
         "quality": quality, "grid": p.grid if outputs is not None else None, "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+def digit_metrics(plugin) -> list[str]:
+    """How a plugin is scored on digits when its spec names no metrics: class-conditional generators
+    and samplers by the evaluator's accuracy on the requested digit (and the digit FD), unconditional
+    generators by the digit FD, classifiers by their own held-out accuracy."""
+    from zoo.interfaces import Classifier, class_conditional
+
+    if class_conditional(plugin):
+        return ["digit_accuracy", "digit_fd"]
+    return ["held_out"] if isinstance(plugin, Classifier) else ["digit_fd"]
 
 
 def _say(message: str) -> None:
@@ -272,9 +287,10 @@ def plain_step_seconds(spec, config, device: torch.device, steps: int, warmup: i
 
 
 @torch.no_grad()
-def _outputs(plugin, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None, float, float]:
+def benchmark_outputs(plugin, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None, float, float]:
     """(images or None, requested labels or None, seconds, network evaluations per output)."""
-    from zoo.interfaces import Classifier, Generator, Sampler
+    from zoo.interfaces import Classifier, Generator, Sampler, class_conditional
+    from zoo.sampling import draw, settings
 
     # Rows through the plugin's first inference network (the UNet, the generator, the feature extractor):
     # a guided sampling step passes each image twice.
@@ -283,11 +299,11 @@ def _outputs(plugin, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None, 
     hooks = [entry.register_forward_pre_hook(lambda _m, args: rows.__setitem__(0, rows[0] + len(args[0])))]
     try:
         start = time.perf_counter()
-        if isinstance(plugin, Generator):
-            images, labels = plugin.generate(n, seed=0), None
-        elif isinstance(plugin, Sampler):
-            labels = torch.arange(n) % plugin.num_classes
-            images = plugin.sample(labels, 0)
+        if isinstance(plugin, (Generator, Sampler)):
+            # Class by class (0, 0, ..., 1, 1, ...), so that the picture can show one row per class.
+            classes = plugin.num_classes if class_conditional(plugin) else 0
+            labels = torch.arange(classes).repeat_interleave(max(1, n // classes)) if classes else None
+            images = draw(plugin, n if labels is None else len(labels), 0, labels, settings(plugin))
         elif isinstance(plugin, Classifier):
             size = plugin.config.data.image_size
             generator = torch.Generator().manual_seed(0)
@@ -297,6 +313,7 @@ def _outputs(plugin, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None, 
         else:
             raise ZooError(f"zoo benchmark does not know the family of {type(plugin).__name__}")
         seconds = time.perf_counter() - start
+        n = len(images) if images is not None else n
     finally:
         for hook in hooks:
             hook.remove()

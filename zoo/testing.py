@@ -8,7 +8,10 @@
 `check_plugin` does what the zoo will do with the plugin: finds it in the registry (built-in or
 installed), builds it from its default config, trains a few steps through the engine (checkpoint,
 metrics log), uses it through its family interface, exports the weights and loads them back from the
-file alone. Each broken promise is an AssertionError that says which one and how to keep it.
+file alone. Generators and samplers then go through the code behind `zoo sample` (zoo.sampling:
+--out, --grid, -n, --labels, --per-class, --trajectory, every scheduler the plugin offers) and
+`zoo benchmark` (its outputs and its spec). Each broken promise is an AssertionError that says which
+one and how to keep it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Sequence
 
 import torch
 
-from zoo.interfaces import FAMILIES, Adapter, Classifier, Generator, Plugin, Sampler
+from zoo.interfaces import FAMILIES, Adapter, Classifier, Generator, Plugin, Sampler, class_conditional, has_trajectory
 
 OUTPUTS = 4  # images generated / sampled / classified by the check
 
@@ -63,6 +66,9 @@ def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (),
     _, loaded, _ = load_model(weights, registry, expected_plugin=name)
     assert_same(expected, use(loaded), "the weights loaded from the exported file do not reproduce the trained model; "
                 "export_modules must name every module inference uses")
+    if isinstance(loaded, (Generator, Sampler)):
+        check_sampling_paths(loaded, tmp_path / f"samples-{name}")
+    check_benchmark_spec(loaded)
     return {"plugin": name, "family": cls.family, "steps": steps, "weights": str(weights), "metadata": metadata}
 
 
@@ -71,16 +77,23 @@ def use(plugin: Plugin) -> dict[str, torch.Tensor]:
     """The plugin used through its family interface, with the output shapes each family promises."""
     assert plugin.family in FAMILIES, f"family '{plugin.family}' is not one of {', '.join(FAMILIES)}"
     size = plugin.config.data.image_size
-    if isinstance(plugin, Generator):
+    if isinstance(plugin, Generator) and not class_conditional(plugin):
         images = plugin.generate(OUTPUTS, seed=0, batch_size=3)  # a batch size that does not divide n
         _assert_images(images, OUTPUTS, size, "generate")
         first = plugin.generate(1, seed=0)
         assert torch.allclose(first, images[:1], atol=1e-5), "generate: image i must depend on (seed, i) only, not on n or the batch size"
         return {"images": images}
-    if isinstance(plugin, Sampler):
-        labels = torch.arange(OUTPUTS) % plugin.num_classes
-        images = plugin.sample(labels, 0, None, 2, None)
-        _assert_images(images, OUTPUTS, size, "sample")
+    if isinstance(plugin, (Generator, Sampler)):
+        assert plugin.num_classes >= 1, "num_classes must be at least 1 for a class-conditional plugin"
+        method = "generate" if isinstance(plugin, Generator) else "sample"
+        labels = torch.tensor([1, 0, 1, 0]) % plugin.num_classes
+        images = _conditional(plugin, labels, batch_size=3)  # a batch size that does not divide n
+        _assert_images(images, OUTPUTS, size, method)
+        # The second 0 drawn alone must be the second 0 of the full draw, whatever else is drawn beside it.
+        alone = _conditional(plugin, torch.tensor([0, 0]), batch_size=1)
+        assert plugin.num_classes == 1 or torch.allclose(alone[1], images[3], atol=1e-4), (
+            f"{method}: image i must depend on (seed, label, rank of i among that label's images) only, not on the "
+            "other labels, n or the batch size: draw its noise from zoo.noise.per_image_generators")
         return {"images": images}
     if isinstance(plugin, Classifier):
         inputs = torch.rand(OUTPUTS, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -93,6 +106,54 @@ def use(plugin: Plugin) -> dict[str, torch.Tensor]:
             assert len(target) > 0, "domain('target', 'val') is empty"
         return {"predicted": predicted.cpu(), "features": features.cpu()}
     raise AssertionError(f"{type(plugin).__name__} is a Plugin but not a Generator, Sampler, Classifier or Adapter")
+
+
+def _conditional(plugin, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
+    if isinstance(plugin, Generator):
+        return plugin.generate(len(labels), 0, batch_size=batch_size, labels=labels)
+    return plugin.sample(labels, 0, batch_size=batch_size)
+
+
+def check_sampling_paths(plugin: Plugin, folder: Path) -> None:
+    """What `zoo sample` and `zoo benchmark` will do with a Generator or Sampler, through the same code."""
+    from zoo.sampling import Request, settings, write_samples
+    from zoo.suite import benchmark_outputs
+
+    quiet = lambda message: None  # noqa: E731
+    requests = {"-n 3 --out --grid": Request(out_dir=folder / "n", grid=folder / "grid.png", n=3, batch_size=2)}
+    if class_conditional(plugin):
+        requests["--labels 1,1,0 --out"] = Request(out_dir=folder / "labels", labels=[1 % plugin.num_classes] * 2 + [0])
+        requests["--per-class 1 --out --grid"] = Request(out_dir=folder / "per_class", grid=folder / "class_grid.png", per_class=1)
+    if has_trajectory(plugin):
+        requests["--trajectory"] = Request(trajectory=folder / "trajectory.png")
+    for flags, request in requests.items():
+        try:
+            written = write_samples(plugin, request, echo=quiet, progress=False)
+        except Exception as exc:
+            raise AssertionError(f"`zoo sample {flags}` fails: {type(exc).__name__}: {exc}") from exc
+        assert written and all(path.is_file() for path in written), f"`zoo sample {flags}` wrote nothing"
+    if isinstance(plugin, Sampler):
+        assert plugin.schedulers, "schedulers must name the samplers --scheduler may choose (e.g. ('euler',))"
+        default = settings(plugin)
+        assert default["scheduler"] in plugin.schedulers, f"the default scheduler '{default['scheduler']}' is not in schedulers"
+        for scheduler in plugin.schedulers:
+            chosen = settings(plugin, scheduler)
+            assert chosen["scheduler"] == scheduler, f"sampling_defaults('{scheduler}', ...) chose '{chosen['scheduler']}'"
+            images = plugin.sample(torch.tensor([0]), 0, **chosen)
+            _assert_images(images, 1, plugin.config.data.image_size, f"sample with scheduler '{scheduler}'")
+    images, labels, _, _ = benchmark_outputs(plugin, OUTPUTS)
+    assert images is not None and len(images) >= 1, "`zoo benchmark` drew no outputs"
+
+
+def check_benchmark_spec(plugin: Plugin) -> None:
+    """The plugin's BenchmarkSpec names metrics and a config file that exist."""
+    from zoo.suite import METRICS
+
+    spec = type(plugin).benchmark
+    if spec is None:
+        return
+    unknown = [m for m in spec.metrics if m not in METRICS]
+    assert not unknown, f"benchmark.metrics names {unknown}; zoo benchmark measures {', '.join(METRICS)}"
 
 
 def _assert_images(images: torch.Tensor, n: int, size: int, method: str) -> None:

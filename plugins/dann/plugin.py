@@ -18,8 +18,7 @@ import torch.nn.functional as F
 from plugins.dann.model import DomainDiscriminator, FeatureExtractor, LabelClassifier, feature_size, reverse_gradient
 from zoo.config import Config
 from zoo.data.augment import random_affine
-from zoo.data.digits import DigitDomain, DomainPairs, LabelledDigits, load_domain
-from zoo.data.embedded import mnistm_style_digits
+from zoo.data.digits import DigitDomain, DomainPairs, LabelledDigits, embedded_domains, load_domain
 from zoo.errors import ConfigError
 from zoo.interfaces import Adapter, BenchmarkSpec, TrainStep
 
@@ -34,28 +33,6 @@ def ganin_lambda(progress: float, gamma: float = 10.0) -> float:
 def ganin_lr_factor(progress: float, alpha: float = 10.0, beta: float = 0.75) -> float:
     """Learning-rate annealing of the DANN paper: lr / (1 + alpha * p) ** beta."""
     return 1.0 / (1.0 + alpha * progress) ** beta
-
-
-def embedded_domains(image_size: int) -> dict[tuple[str, str], DigitDomain]:
-    """The default scenario, offline: coloured digits (source) -> plain grey digits (target).
-
-    Both come from scikit-learn's 1797 real digits, split so no digit image is in both domains:
-    the first 1200 coloured MNIST-M-style, the rest grey; 20% of each is its validation split.
-    """
-    from sklearn.datasets import load_digits
-
-    coloured, labels = mnistm_style_digits(image_size)
-    grey = torch.from_numpy(load_digits().images).float().div(16.0).unsqueeze(1)
-    grey = F.interpolate(grey, size=image_size, mode="bicubic", align_corners=False).clamp(0, 1)
-    grey = grey.mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
-    domains = {}
-    for name, images, rows in (("coloured", coloured, range(0, 1200)), ("grey", grey, range(1200, 1797))):
-        cut = rows.start + int(0.8 * len(rows))
-        for split, part in (("train", range(rows.start, cut)), ("val", range(cut, rows.stop))):
-            index = torch.tensor(part)
-            names = tuple(f"{name}_{i:04d}.png" for i in part)
-            domains[name, split] = DigitDomain(name, split, images[index], labels[index], names, "scikit-learn digits (embedded)")
-    return domains
 
 
 class DANN(Adapter):
@@ -92,7 +69,7 @@ class DANN(Adapter):
         """`which` is "source" or "target": the domain named by data.source / data.target."""
         data = self.config.data
         if not data.root:
-            return embedded_domains(data.image_size)[("coloured" if which == "source" else "grey"), split]
+            return embedded_domains(data.image_size)[which, split]
         return load_domain(data.root, data[which], split, data.image_size)
 
     def train_dataset(self) -> torch.utils.data.Dataset:

@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 from zoo.benchmarking import device_name, stamp, trained_model, write_report
-from zoo.diffusion import trajectory_times
 from zoo.errors import ZooError
 
 # (scheduler, steps, guidance or None for the plugin's default)
@@ -76,9 +75,8 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
         # Rows = digits, columns = the first (up to) 10 noises: the samplers side by side, as pictures.
         pictures.append(save_class_grid(images, sampler.num_classes, out_dir / f"{name}-grid-{folder.name.removeprefix('samples-')}.png"))
         if kind == "ddpm":
-            times = trajectory_times(sampler.schedule.timesteps)
-            _, frames = sampler.sample(torch.tensor([0]), 0, kind, sample_steps, guidance, record_times=times)
-            pictures.append(save_strip(frames, [f"t={t}" for t in times], out_dir / f"{name}-trajectory-ddpm.png"))
+            frames, captions = sampler.trajectory(0, 0, kind, sample_steps, guidance)
+            pictures.append(save_strip(frames, captions, out_dir / f"{name}-trajectory-ddpm.png"))
 
     report = {
         "benchmark": "ddpm_unet", "device": device, "cpu": platform.processor() or platform.machine(),

@@ -250,3 +250,29 @@ def labelled_digits(folder: str, split: str, size: int) -> DigitDomain:
         raise DataError(f"data.root '{path}' is not a folder; point it at one digit domain in the HW2 layout "
                         "(data/ + train.csv + val.csv), e.g. hw2_data/digits/mnistm")
     return load_domain(str(path.resolve().parent), path.resolve().name, split, size)
+
+
+@lru_cache(maxsize=4)
+def embedded_domains(image_size: int) -> dict[tuple[str, str], DigitDomain]:
+    """The embedded adaptation scenario, offline: {(which, split): domain} for which in source, target
+    and split in train, val. Source: coloured digits ("coloured"); target: plain grey ones ("grey").
+
+    Both come from scikit-learn's 1797 real digits, split so no digit image is in both domains:
+    the first 1200 coloured MNIST-M-style, the rest grey; 20% of each is its validation split.
+    """
+    from sklearn.datasets import load_digits
+
+    from zoo.data.embedded import mnistm_style_digits
+
+    coloured, labels = mnistm_style_digits(image_size)
+    grey = torch.from_numpy(load_digits().images).float().div(16.0).unsqueeze(1)
+    grey = F.interpolate(grey, size=image_size, mode="bicubic", align_corners=False).clamp(0, 1)
+    grey = grey.mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    domains = {}
+    for which, name, images, rows in (("source", "coloured", coloured, range(0, 1200)), ("target", "grey", grey, range(1200, 1797))):
+        cut = rows.start + int(0.8 * len(rows))
+        for split, part in (("train", range(rows.start, cut)), ("val", range(cut, rows.stop))):
+            index = torch.tensor(part)
+            names = tuple(f"{name}_{i:04d}.png" for i in part)
+            domains[which, split] = DigitDomain(name, split, images[index], labels[index], names, "scikit-learn digits (embedded)")
+    return domains
