@@ -112,9 +112,12 @@ def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> 
 
 
 def step_figures(run: Path) -> dict:
-    """Median training images/s and share of wall time spent waiting for data, from metrics.jsonl."""
+    """Median training images/s and share of wall time spent waiting for data, from metrics.jsonl;
+    empty when the run has not logged yet (a segment shorter than one log interval)."""
     from zoo.metric_log import read_metrics
 
+    if not (run / "metrics.jsonl").is_file():
+        return {}
     rows = [r for r in read_metrics(run) if "images_per_s" in r]
     return {key: statistics.median(r[key] for r in rows) for key in ("images_per_s", "data_share") if rows and key in rows[0]}
 

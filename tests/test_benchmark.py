@@ -118,6 +118,7 @@ def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
     common = [sys.executable, script, "--data-root", tmp_path / "face", "--plugins", "dcgan", "--score-every", "0.02",
               "--set", "data.image_size=16", "--set", "model.base_channels=8", "--set", "train.batch_size=8",
+              "--set", "train.log_every=1",  # a 1.2 s segment on a busy machine may not reach 25 steps
               "--samples", "6", "--fid-dims", "64", "--work", tmp_path / "work", "--out", tmp_path / "results"]
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     first = subprocess.run([*map(str, common), "--minutes", "0.02"], capture_output=True, text=True, env=env)
@@ -134,3 +135,17 @@ def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):
         assert point["face_rate"] is not None and point["fid"] > 0 and point["kid"] is not None and point["kid_std"] >= 0
     assert {p.suffix for p in (tmp_path / "results").iterdir()} == {".json", ".md", ".png"}
     assert "| dcgan | faces-cpu | 0.04 |" in next((tmp_path / "results").glob("gan-faces-*.md")).read_text()
+
+
+def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path):
+    """A segment shorter than one log interval leaves no metrics.jsonl: its point has no speed figures
+    instead of the benchmark dying after training and scoring it."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
+    spec = importlib.util.spec_from_file_location("gan_faces", script)
+    gan_faces = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gan_faces)
+    assert gan_faces.step_figures(tmp_path) == {}
+    (tmp_path / "metrics.jsonl").write_text('{"step": 25, "images_per_s": 10.0, "data_share": 0.5}\n{"step": 50}\n')
+    assert gan_faces.step_figures(tmp_path) == {"images_per_s": 10.0, "data_share": 0.5}

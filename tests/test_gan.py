@@ -111,3 +111,15 @@ def test_diffaugment_is_applied_to_what_d_sees_and_bad_names_are_config_errors(m
     plugin.training_step({"image": torch.ones(4, 3, 16, 16)}, CountingStep(0))
     assert len(seen) == 3  # real, fake for D; fake for G
     assert (seen[0] == 0).any() and (seen[0] == 1).any()  # the real batch, cut out
+
+
+def test_a_gan_offers_only_the_losses_its_discriminator_fits():
+    """cgan's projection score is unbounded: bce (which wants a probability) is a config error naming
+    the losses that work, not a crash inside binary_cross_entropy at the first step."""
+    from zoo.errors import ConfigError
+
+    spec = Registry.discover().get("cgan")
+    with pytest.raises(ConfigError, match="gan.loss must be one of hinge, wasserstein, got 'bce'"):
+        spec.build(spec.config(overrides=["gan.loss=bce"]))
+    assert "bce" in Registry.discover().get("dcgan").build(
+        Registry.discover().get("dcgan").config(overrides=["data.image_size=16", "model.base_channels=4"])).losses
