@@ -157,7 +157,7 @@ def run(name, config_files, overrides, out, resume):
     """
     from zoo import checkpoints, run_folders
     from zoo.engine import Trainer
-    from zoo.models import run_plugin
+    from zoo.models import read_run_config
 
     registry = _registry()
     spec = registry.get(name)
@@ -165,7 +165,7 @@ def run(name, config_files, overrides, out, resume):
     config = spec.config(files, overrides)  # a typo in --set or --config is the first thing to hear about
     if resume:
         run_dir = Path(out) if out else run_folders.newest_with_checkpoint(spec.name)
-        run_spec, saved = run_plugin(run_dir, registry)
+        run_spec, saved = read_run_config(run_dir, registry)
         if run_spec.name != spec.name:
             raise ZooError(f"the run in {run_dir} is a '{run_spec.name}' run, not '{spec.name}'")
         config = spec.config([saved, *files], overrides)
