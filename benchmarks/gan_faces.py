@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from zoo.benchmarking import device_label, device_name
+from zoo.bench.common import device_label, device_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ("dcgan", "sagan", "wgan_gp")

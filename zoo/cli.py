@@ -455,11 +455,12 @@ def evaluate_digits(folder, classifier_file, real, json_out, device):
     zoo eval digits out/ --classifier evaluator.safetensors
     """
     from zoo.data.digits import labelled_digits
-    from zoo.metrics.accuracy import domain_accuracy, generated_digit_accuracy
+    from zoo.metrics.accuracy import domain_accuracy
+    from zoo.metrics.digits import DigitScorer
 
     spec, classifier, metadata = _load_classifier(classifier_file)
     classifier.to(_device(device))
-    result = generated_digit_accuracy(classifier, folder)
+    result = DigitScorer(classifier).folder_accuracy(folder)
     real_folder = real if real is not None else classifier.config.data.get("root", "")
     try:
         held_out = labelled_digits(real_folder, "val", classifier.config.data.image_size)
@@ -565,7 +566,7 @@ def benchmark(names, all_plugins, data_root, quick, steps, samples, study, out_d
         return _study(names[0], data_root, quick, steps, out_dir)
     if bool(names) == all_plugins:
         raise ZooError("name the plugins to benchmark, or give --all (not both)")
-    from zoo.suite import run_suite
+    from zoo.bench.suite import run_suite
 
     for path in run_suite(names, data_root, quick, steps, Path(out_dir), samples=samples, echo=click.echo):
         click.echo(f"wrote {path}")

@@ -67,7 +67,7 @@ class BenchmarkSpec:
     Without `--data-root` every plugin trains on the embedded digits and is scored with its family's
     digit metric; with it, `data` (a folder under the root) becomes `data.root`, `config` (a file
     beside the plugin's default.yaml) is applied, and `metrics` are measured. The metric names are
-    those of zoo.suite.METRICS.
+    those of zoo.bench.quality.METRICS.
     """
 
     data: str = ""  # e.g. "face/train", "digits/mnistm"; "" keeps the embedded data even with --data-root

@@ -1,4 +1,5 @@
-"""What plugin benchmarks share: a trained model that survives interruptions, and where results go.
+"""What every benchmark shares: a trained model that survives interruptions, the environment a figure
+was measured in, and where results go.
 
 Benchmark runs live in run folders and are reused when finished and resumed when not, so a benchmark
 that was stopped loses no finished work and reports each model's own training time.
@@ -30,6 +31,13 @@ def device_label() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def environment() -> dict:
+    """The facts a report states beside its figures: date, device (label and kind), CPU, threads, versions."""
+    return {"date": datetime.date.today().isoformat(), "device": device_label(), "device_kind": device_name(),
+            "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
 
 
 def stamp(benchmark: str, quick: bool) -> str:
