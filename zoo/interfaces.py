@@ -281,3 +281,17 @@ class Adapter(Classifier):
 
 
 FAMILIES: dict[str, type[Plugin]] = {cls.family: cls for cls in (Generator, Sampler, Classifier, Adapter)}
+
+
+def capabilities(plugin: Plugin) -> list[str]:
+    """What `zoo sample` can ask of a plugin, one line each: its labels, samplers and trajectory."""
+    lines = []
+    if class_conditional(plugin):
+        lines.append(f"class-conditional: labels 0-{plugin.num_classes - 1} (zoo sample --per-class / --labels / -n)")
+    elif plugin.family == "generator":
+        lines.append("unconditional: zoo sample -n")
+    if isinstance(plugin, Sampler):
+        scheduler, steps, guidance = plugin.sampling_defaults(None, None, None)
+        lines.append(f"schedulers: {', '.join(plugin.schedulers)} (default {scheduler}, {steps} steps, guidance {guidance:g})")
+        lines.append(f"trajectory: {'yes (zoo sample --trajectory)' if has_trajectory(plugin) else 'no'}")
+    return lines

@@ -92,3 +92,15 @@ def load_model(
     if note:
         warnings.warn(f"{path} loaded, but {note}", ZooWarning, stacklevel=2)
     return spec, plugin, metadata
+
+
+def load_classifier(weights: str | Path, registry: Registry, name: str | None = None, overrides=(), adapter: bool = False):
+    """(spec, plugin, metadata) of an exported Classifier (or, with adapter=True, an Adapter), or a
+    ZooError saying which family the file holds instead."""
+    from zoo.interfaces import Adapter, Classifier
+
+    spec, plugin, metadata = load_model(Path(weights), registry, expected_plugin=name, overrides=overrides)
+    wanted, example = (Adapter, "dann") if adapter else (Classifier, "digit_classifier or dann")
+    if not isinstance(plugin, wanted):
+        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; this command needs a {wanted.family} (e.g. {example})")
+    return spec, plugin, metadata

@@ -93,3 +93,19 @@ def _run_in_own_process(p: Plan) -> dict:
         if result.is_file():
             return json.loads(result.read_text())
         return {"plugin": p.name, "family": p.family, "status": "failed", "error": f"its process ended with exit code {code}"}
+
+
+def run_study(name: str, data_root: str | None, quick: bool, steps: int | None, out_dir: Path) -> list[Path]:
+    """A plugin's deeper study (its class's `study`, "module:function"): the files it wrote."""
+    import importlib
+
+    from zoo.registry import Registry
+
+    registry = Registry.discover()
+    target = registry.get(name).plugin_class.study
+    if not target:
+        with_study = [s.name for s in registry.specs() if not s.load_error and s.plugin_class.study]
+        raise ZooError(f"'{name}' has no study (plugins with one: {', '.join(with_study)}); drop --study for its benchmark")
+    module, function = target.split(":")
+    runner = getattr(importlib.import_module(module), function)
+    return runner(data_root=data_root, out_dir=Path(out_dir), quick=quick, steps=steps)

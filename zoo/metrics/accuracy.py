@@ -28,6 +28,14 @@ def domain_accuracy(classifier: Classifier, domain: DigitDomain) -> float:
     return (predictions(classifier, domain) == domain.labels).float().mean().item()
 
 
+def adapter_accuracy(adapter, split: str) -> dict:
+    """An Adapter's accuracy on its target domain's labelled `split` (the HW2 DANN table's figure)."""
+    domain = adapter.domain("target", split)
+    correct = int((predictions(adapter, domain) == domain.labels).sum())
+    return {"accuracy": correct / len(domain), "correct": correct, "count": len(domain), "target": domain.name,
+            "split": split, "data": domain.source, "described": domain.describe()}
+
+
 def write_predictions(path: str | Path, names: Sequence[str], labels: torch.Tensor) -> Path:
     """`image_name,label` rows, the HW2 prediction CSV."""
     path = Path(path)

@@ -96,3 +96,20 @@ class DigitScorer:
         """accuracy() of the images in `folder`, each asked to be the digit its file name starts with."""
         images = load_image_folder(Path(folder), self.evaluator.config.data.image_size)
         return self.accuracy(uint8_to_model_range(images.images), labels_from_names(images.names))
+
+
+def score_generated_folder(evaluator: Classifier, folder: str | Path, real: str | None = None) -> dict:
+    """`zoo eval digits`: folder_accuracy of `folder`, beside the evaluator's own accuracy on real
+    held-out digits (`real`, an HW2 domain folder; default: the one it was trained on), or a note
+    saying why that could not be measured."""
+    from zoo.errors import ZooError
+    from zoo.metrics.accuracy import domain_accuracy
+
+    result = DigitScorer(evaluator).folder_accuracy(folder)
+    try:
+        held_out = labelled_digits(real if real is not None else evaluator.config.data.get("root", ""), "val",
+                                   evaluator.config.data.image_size)
+        real_accuracy, real_data = domain_accuracy(evaluator, held_out), held_out.describe()
+    except ZooError as exc:
+        real_accuracy, real_data = None, f"not measured: {exc}"
+    return {**result, "folder": str(folder), "classifier_real_accuracy": real_accuracy, "classifier_real_data": real_data}
