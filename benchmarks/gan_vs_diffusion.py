@@ -25,7 +25,7 @@ from zoo.bench.common import device_label, device_name, stamp, write_report
 from zoo.data.digits import labelled_digits
 from zoo.engine import Trainer
 from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, DigitScorer, trained_evaluator
-from zoo.models import export_run, load_model
+from zoo.exports import export_run, load_model
 from zoo.registry import Registry
 from zoo.viz import save_class_grid
 

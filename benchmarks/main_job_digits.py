@@ -25,7 +25,7 @@ from zoo.bench.common import device_label, stamp, write_report
 from zoo.data.digits import labelled_digits
 from zoo.data.pixels import uint8_to_model_range
 from zoo.metrics.fid import feature_frechet_distance
-from zoo.models import export_run, load_model
+from zoo.exports import export_run, load_model
 from zoo.registry import Registry
 from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, DigitScorer, trained_evaluator
 

@@ -38,7 +38,7 @@ def test_quick_benchmark_measures_a_generator_and_a_sampler(tmp_path, monkeypatc
     assert 0 <= accuracy["value"] <= 1 and "evaluator" in accuracy["how"]
     # The evaluator's own accuracy is reported: recounted here from its weights on the held-out embedded digits.
     from zoo.data.digits import labelled_digits
-    from zoo.models import load_model
+    from zoo.exports import load_model
 
     evaluator_info = report["evaluators"][""]
     _, evaluator, _ = load_model(Path(evaluator_info["file"]), Registry.discover(), expected_plugin="digit_classifier")

@@ -13,7 +13,7 @@ from plugins.dann.plugin import ganin_lambda, ganin_lr_factor
 from zoo import checkpoints
 from zoo.data.digits import load_domain
 from zoo.data.pixels import uint8_to_model_range
-from zoo.models import load_model
+from zoo.exports import load_model
 from zoo.registry import Registry
 from zoo.weights import load_tensors
 

@@ -252,7 +252,7 @@ def test_train_sample_and_evaluate_through_the_cli(tmp_path):
     # The evaluator's own figure, recounted from the exported file on the held-out embedded digits.
     from zoo.data.digits import labelled_digits
     from zoo.metrics.accuracy import domain_accuracy
-    from zoo.models import load_model
+    from zoo.exports import load_model
 
     _, classifier, _ = load_model(tmp_path / "clf.safetensors", Registry.discover())
     assert scores["classifier_real_accuracy"] == domain_accuracy(classifier, labelled_digits("", "val", 28))
@@ -367,7 +367,7 @@ def test_benchmark_table(digit_root, tmp_path, monkeypatch):
     from zoo.data.digits import labelled_digits
     from zoo.metrics.accuracy import domain_accuracy
     from zoo.metrics.digits import DigitScorer
-    from zoo.models import load_model
+    from zoo.exports import load_model
 
     runs = tmp_path / "runs" / "benchmark"
     _, evaluator, _ = load_model(runs / "evaluator-mnistm-2steps" / "model.safetensors", Registry.discover())

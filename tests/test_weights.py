@@ -49,7 +49,7 @@ def test_export_then_sample_is_bit_identical_to_the_run_and_to_itself(exported, 
 
     # The same images straight from the run's checkpoint, without the exported file.
     from zoo import checkpoints
-    from zoo.models import read_run_config
+    from zoo.exports import read_run_config
     from zoo.registry import Registry
     from zoo.viz import to_uint8
 

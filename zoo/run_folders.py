@@ -127,7 +127,7 @@ def claim_shared(name: str) -> Path:
 def run_folder_and_config(spec, registry, files: list, overrides, out: str | None, resume: bool):
     """Where `zoo run` trains and with which config: --out, or a fresh runs/NAME[-K]; with --resume
     the run's saved config under the new files and overrides, after checking it is the same plugin."""
-    from zoo.models import read_run_config
+    from zoo.exports import read_run_config
 
     config = spec.config(files, overrides)  # a typo in --set or --config is the first thing to hear about
     if resume:

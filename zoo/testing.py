@@ -32,7 +32,7 @@ def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (),
     from zoo import checkpoints
     from zoo.engine import Trainer
     from zoo.metric_log import read_metrics
-    from zoo.models import export_run, load_model
+    from zoo.exports import export_run, load_model
     from zoo.registry import Registry
 
     tmp_path = Path(tmp_path)

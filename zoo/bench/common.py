@@ -53,7 +53,7 @@ def trained_model(
     wall time in seconds."""
     from zoo.config import read_yaml
     from zoo.engine import Trainer
-    from zoo.models import export_run, load_model
+    from zoo.exports import export_run, load_model
     from zoo.registry import Registry
 
     registry = Registry.discover()

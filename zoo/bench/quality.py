@@ -37,7 +37,7 @@ def _digit_scorer(plugin, p: Plan):
     """The plan's evaluator on the plugin's device, with the real val digits of the plan's data."""
     from zoo.data.digits import labelled_digits
     from zoo.metrics.digits import DigitScorer
-    from zoo.models import load_model
+    from zoo.exports import load_model
     from zoo.registry import Registry
 
     if not p.evaluator:

@@ -31,7 +31,7 @@ def device(name: str | None) -> str:
 
 
 def load_classifier(weights: str, name: str | None = None, overrides=(), adapter: bool = False):
-    from zoo.models import load_classifier as load
+    from zoo.exports import load_classifier as load
 
     return load(weights, registry(), name, overrides, adapter)
 

@@ -119,7 +119,7 @@ def export(run_dir, out, step, no_ema):
     zoo export runs/ddpm_unet --out models/ddpm_unet          (model folder)
     zoo sample --weights models/ddpm_unet --grid grid.png
     """
-    from zoo.models import export_run
+    from zoo.exports import export_run
 
     metadata = export_run(Path(run_dir), Path(out), common.registry(), step=step, use_ema=not no_ema)
     ema = " (EMA weights)" if metadata["ema"] == "true" else ""

@@ -40,7 +40,7 @@ def sample(name, weights, n, per_class, label_list, seed, out_dir, grid, traject
     zoo sample ddpm_unet --weights ddpm.safetensors --grid grid.png --trajectory strip.png --scheduler ddpm
     zoo sample ddpm_unet --weights ddpm.safetensors --per-class 100 --out out/ --scheduler dpm --steps 25 --guidance 2
     """
-    from zoo.models import load_model
+    from zoo.exports import load_model
     from zoo.sampling import Request, check_request, parse_labels, write_samples
 
     request = Request(out_dir=out_dir, grid=grid, trajectory=trajectory, n=n, per_class=per_class,
