@@ -9,7 +9,7 @@ resumed when not), then measure
 - sampling throughput: images/s of `generate` / `sample` / `predict`, and network evaluations per
   image (rows through the plugin's networks, counted by forward hooks, so guidance batches count);
 - peak memory: each plugin runs in its own process, so its peak RSS (and CUDA peak) is its own;
-- quality: the metrics its spec names (METRICS), each reported with how it was measured.
+- quality: the metrics its spec names (zoo.bench.quality.METRICS), each reported with how it was measured.
 
 A plugin whose process fails is reported with its error and the others go on; a plugin without a
 spec is listed as such. The rooms: plan.py (what to do), worker.py (one plugin, in its own process),
