@@ -64,8 +64,8 @@ def test_example_is_listed_trained_and_benchmarked_like_a_builtin(lsgan_env):
     (row,) = report["plugins"]
     assert row["plugin"] == "lsgan" and row["status"] == "ok", out
     digit_fd = row["quality"]["digit_fd"]
-    # Two training steps are far from the real digits (a distance of 0 would mean the metric measured nothing).
-    assert row["source"] == "zoo-lsgan 0.1.0" and digit_fd["value"] > 1 and "360 real val digits" in digit_fd["how"]
+    # Measured against the held-out embedded digits (the evaluator has had 2 steps too, so the value is small).
+    assert row["source"] == "zoo-lsgan 0.1.0" and digit_fd["value"] > 0 and "360 real val digits" in digit_fd["how"]
 
 
 def test_example_passes_its_own_contract_test(lsgan_env):
