@@ -1,11 +1,12 @@
 """Framework overhead: zoo's engine training dcgan against a plain PyTorch loop of the same model,
 batch and data, in the same process.
 
-Both loops run the same algorithm (pytorch/examples dcgan: one generator forward, a discriminator
-update on real + detached fake, a generator update through the frozen discriminator) from the same
-initial weights. Each repetition times `--steps` steps after `--warmup` steps in each loop, and the
-reported figure is the median over repetitions of plain_time / engine_time: 1.0 means no overhead,
-and the target is >= 0.95.
+Both loops run dcgan's own training_step (pytorch/examples dcgan: one generator forward, a
+discriminator update on real + detached fake, a generator update through the frozen discriminator)
+from the same initial weights; the plain one is zoo.bench.plain_loop, the loop `zoo benchmark`
+measures every plugin against. Each repetition times `--steps` steps after `--warmup` steps in each
+loop, and the reported figure is the median over repetitions of plain_time / engine_time: 1.0 means
+no overhead, and the target is >= 0.95.
 
     python benchmarks/engine_overhead.py                      # embedded digits at 64x64
     python benchmarks/engine_overhead.py --data-root PATH/face/train
@@ -14,56 +15,18 @@ and the target is >= 0.95.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from plugins.dcgan.model import Discriminator, Generator, dcgan_init
-from zoo.data import image_dataset
-from zoo.data.pixels import to_model_range
+from zoo.bench.common import device_name, environment
+from zoo.bench.plain_loop import plain_step_seconds
 from zoo.engine import Trainer
 from zoo.metric_log import read_metrics
-from zoo.gan import bce_discriminator, bce_generator, frozen
 from zoo.registry import Registry
-
-
-def plain_pytorch_seconds(config, dataset, warmup: int, steps: int) -> float:
-    """pytorch/examples-style DCGAN loop; seconds for `steps` steps after `warmup`."""
-    torch.manual_seed(config.train.seed)
-    m, size = config.model, config.data.image_size
-    G, D = Generator(m.latent_dim, size, m.base_channels), Discriminator(size, m.base_channels)
-    G.apply(dcgan_init)
-    D.apply(dcgan_init)
-    opt_g = torch.optim.Adam(G.parameters(), lr=config.optim.lr_g, betas=tuple(config.optim.betas))
-    opt_d = torch.optim.Adam(D.parameters(), lr=config.optim.lr_d, betas=tuple(config.optim.betas))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=config.train.batch_size, shuffle=True, drop_last=True)
-    batches = iter(loader)
-    for step in range(warmup + steps):
-        if step == warmup:
-            start = time.perf_counter()
-        try:
-            real = to_model_range(next(batches))["image"]
-        except StopIteration:
-            batches = iter(loader)
-            real = to_model_range(next(batches))["image"]
-        fake = G(torch.randn(real.shape[0], m.latent_dim, 1, 1))
-        d_loss = bce_discriminator(D(real), D(fake.detach()))
-        d_loss.backward()
-        opt_d.step()
-        opt_d.zero_grad(set_to_none=True)
-        with frozen(D):
-            g_loss = bce_generator(D(fake))
-            g_loss.backward()
-        opt_g.step()
-        opt_g.zero_grad(set_to_none=True)
-        float(d_loss), float(g_loss)  # a plain loop reads its losses too
-    return time.perf_counter() - start
 
 
 def engine_seconds(spec, config, warmup: int, steps: int) -> float:
@@ -103,14 +66,13 @@ def main() -> None:
             "train.checkpoint_every=0",
         ]
     )
-    dataset = image_dataset(config.data)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = device_name()
     print(f"dcgan {args.image_size}x{args.image_size} (base_channels {args.base_channels}), batch {args.batch_size}, {args.steps} timed steps x {args.repeats}, {device}")
 
     ratios, plain_times, engine_times = [], [], []
     for repeat in range(args.repeats):
         engine = engine_seconds(spec, config, args.warmup, args.steps)
-        plain = plain_pytorch_seconds(config, dataset, args.warmup, args.steps)
+        plain = plain_step_seconds(spec, config, torch.device(device), steps=args.steps, warmup=args.warmup) * args.steps
         ratios.append(plain / engine)
         plain_times.append(plain / args.steps)
         engine_times.append(engine / args.steps)
@@ -119,11 +81,7 @@ def main() -> None:
     result = {
         "benchmark": "engine_overhead",
         "plugin": "dcgan",
-        "date": datetime.date.today().isoformat(),
-        "device": device if device == "cpu" else torch.cuda.get_device_name(),
-        "cpu_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        **environment(),
         "data": args.data_root or "embedded digits",
         "image_size": args.image_size,
         "batch_size": args.batch_size,
@@ -142,7 +100,7 @@ def main() -> None:
     stem.with_suffix(".md").write_text(
         "| plugin | device | data | size | width | batch | plain ms/step | engine ms/step | ratio (plain/engine, median of "
         f"{args.repeats}) |\n|---|---|---|---|---|---|---|---|---|\n"
-        f"| dcgan | {result['device']} ({result['cpu_threads']} threads) | {result['data']} | {args.image_size} | {args.base_channels} | {args.batch_size} "
+        f"| dcgan | {result['device']} | {result['data']} | {args.image_size} | {args.base_channels} | {args.batch_size} "
         f"| {result['plain_ms_per_step_median']} | {result['engine_ms_per_step_median']} | {result['ratio_plain_over_engine_median']} |\n"
     )
     print(f"median ratio plain/engine: {result['ratio_plain_over_engine_median']} (target >= 0.95) -> {stem}.json")

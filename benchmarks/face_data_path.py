@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.benchmarking import device_label, device_name
+from zoo.bench.common import device_label, device_name
 from zoo.data.images import decode, image_files
 from zoo.data.pixels import uint8_to_model_range
 from zoo.engine import Trainer

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from zoo import checkpoints
-from zoo.benchmarking import device_label
+from zoo.bench.common import device_label
 from zoo.weights import load_tensors
 
 CONFIG = Path(__file__).resolve().parent.parent / "plugins" / "dcgan" / "faces-cpu.yaml"

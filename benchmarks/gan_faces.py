@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from zoo.benchmarking import device_label, device_name
+from zoo.bench.common import device_label, device_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ("dcgan", "sagan", "wgan_gp")
@@ -51,7 +51,7 @@ def train_segment(name: str, recipe: Path, data_root: Path, run: Path, minutes: 
 def score(name: str, run: Path, data_root: Path, samples: int, work: Path, fid_dims: int) -> dict:
     """Face rate, FID and KID of `samples` images (seed 0) from the run's newest checkpoint (EMA weights)."""
     from zoo import checkpoints
-    from zoo.models import export_run, load_model
+    from zoo.exports import export_run, load_model
     from zoo.registry import Registry
     from zoo.viz import hw2_names, save_grid, save_images
 

@@ -6,8 +6,8 @@
 Both train on `--data` (its train split) through the engine for `--minutes` of wall time each, in
 run folders under runs/benchmark/ that are reused when present. Each then draws `--samples` images,
 an equal number per digit, seed 0 (the GAN in one pass, the DDPM with DPM-Solver++ at 10 and 25
-steps, guidance 2), scored by zoo benchmark's digit evaluator (zoo.suite.digit_evaluator, 1500 steps
-on the same train split): accuracy on the requested digit, and the Frechet distance to the held-out
+steps, guidance 2), scored by zoo benchmark's digit evaluator (zoo.metrics.digits, 1500 steps on the
+same train split): accuracy on the requested digit, and the Frechet distance to the held-out
 val digits in the evaluator's features. Writes benchmarks/results/gan-vs-diffusion-DATE-DEVICE.{json,md}
 and a picture of each model's first ten samples per digit.
 """
@@ -21,14 +21,12 @@ from pathlib import Path
 import torch
 
 from zoo import checkpoints
-from zoo.benchmarking import device_label, device_name, stamp, write_report
+from zoo.bench.common import device_label, device_name, stamp, write_report
 from zoo.data.digits import labelled_digits
 from zoo.engine import Trainer
-from zoo.metrics.accuracy import features
-from zoo.metrics.fid import feature_frechet_distance
-from zoo.models import export_run, load_model
+from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, DigitScorer, trained_evaluator
+from zoo.exports import export_run, load_model
 from zoo.registry import Registry
-from zoo.suite import EVALUATOR, EVALUATOR_STEPS, digit_evaluator, evaluator_input
 from zoo.viz import save_class_grid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,13 +52,8 @@ def trained_for(name: str, data: str, minutes: float, registry: Registry):
     return plugin.to(device_name()), int(metadata["step"]), float((run_dir / "train_wall_s.txt").read_text())
 
 
-@torch.no_grad()
-def score(evaluator, images: torch.Tensor, labels: torch.Tensor, real_features) -> dict:
-    inputs = [evaluator_input(evaluator, chunk) for chunk in images.split(500)]
-    read = torch.cat([evaluator.predict(x) for x in inputs])
-    fake_features = torch.cat([evaluator.embed(x) for x in inputs]).double().numpy()
-    return {"accuracy": (read == labels).float().mean().item(),
-            "digit_fd": feature_frechet_distance(real_features, fake_features)}
+def score(scorer: DigitScorer, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    return {"accuracy": scorer.accuracy(images, labels)["accuracy"], "digit_fd": scorer.frechet_distance(images)}
 
 
 def timed(draw) -> tuple[torch.Tensor, float]:
@@ -110,11 +103,9 @@ def main() -> None:
     name = stamp("gan-vs-diffusion", quick=False)
     gan, gan_steps, gan_s = trained_for("cgan", data, args.minutes, registry)
     ddpm, ddpm_steps, ddpm_s = trained_for("ddpm_unet", data, args.minutes, registry)
-    evaluator_info = digit_evaluator(data, EVALUATOR_STEPS["full"], RUNS)
-    _, evaluator, _ = load_model(Path(evaluator_info["file"]), registry, expected_plugin=EVALUATOR)
-    evaluator.to(device_name())
+    evaluator, evaluator_info = trained_evaluator(data, EVALUATOR_STEPS["full"], RUNS)
     real = labelled_digits(data, "val", evaluator.config.data.image_size)
-    real_features = features(evaluator, real.images, batch_size=500).double().numpy()
+    scorer = DigitScorer(evaluator, real)
 
     labels = torch.arange(10).repeat_interleave(args.samples // 10)
     draws = [("cgan", gan_steps, gan_s, "one pass", 1, lambda: gan.generate(len(labels), 0, labels=labels))]
@@ -125,7 +116,7 @@ def main() -> None:
     for model, steps, train_s, sampler, passes, draw in draws:
         images, seconds = timed(draw)
         row = {"model": model, "steps": steps, "train_s": train_s, "sampler": sampler, "passes": passes,
-               "seconds_per_1000": seconds * 1000 / len(labels), **score(evaluator, images, labels, real_features)}
+               "seconds_per_1000": seconds * 1000 / len(labels), **score(scorer, images, labels)}
         rows.append(row)
         print(f"{model} ({sampler}): {row['accuracy']:.1%}, FD {row['digit_fd']:.1f}, {seconds:.1f}s", flush=True)
         pictures.append(save_class_grid(images, 10, args.out / f"{name}-{model}-{passes}passes.png"))

@@ -5,7 +5,7 @@
 Each argument is a `zoo run` folder (its newest checkpoint, the EMA where the run kept one) or a
 file from `zoo export`, optionally labelled for the table as LABEL=PATH. Each generator draws
 --samples images with seed 0, read by zoo benchmark's digit evaluator for the embedded digits
-(zoo.suite.digit_evaluator, its full 1500 steps, cached in runs/benchmark/): the share it reads with
+(zoo.metrics.digits.trained_evaluator, its full 1500 steps, cached in runs/benchmark/): the share it reads with
 probability >= 0.9 ("readable"), how its readings spread over the ten classes, and the digit FD
 (Frechet distance in its features) against the real val digits. The real val digits, which the
 classifier never trained on, are the reference row. Writes
@@ -21,26 +21,24 @@ from pathlib import Path
 
 import torch
 
-from zoo.benchmarking import device_label, stamp, write_report
+from zoo.bench.common import device_label, stamp, write_report
 from zoo.data.digits import labelled_digits
 from zoo.data.pixels import uint8_to_model_range
 from zoo.metrics.fid import feature_frechet_distance
-from zoo.models import export_run, load_model
+from zoo.exports import export_run, load_model
 from zoo.registry import Registry
-from zoo.suite import EVALUATOR, EVALUATOR_STEPS, digit_evaluator, evaluator_input
+from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, DigitScorer, trained_evaluator
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIDENT = 0.9
 
 
 @torch.no_grad()
-def readings(classifier, images: torch.Tensor) -> dict:
-    """What the classifier makes of images in [-1, 1]: probabilities and features."""
-    net = classifier.modules["net"].eval()  # the built-in digit_classifier's network: logits for its confidence
-    chunks = [evaluator_input(classifier, c) for c in images.split(500)]
-    probabilities = torch.cat([net(c).softmax(1).cpu() for c in chunks])
-    features = torch.cat([classifier.embed(c) for c in chunks]).double().numpy()
-    return {"probabilities": probabilities, "features": features}
+def readings(scorer: DigitScorer, images: torch.Tensor) -> dict:
+    """What the evaluator makes of images in [-1, 1]: probabilities and features."""
+    net = scorer.evaluator.modules["net"].eval()  # the built-in digit_classifier's network: logits for its confidence
+    probabilities = torch.cat([net(c).softmax(1).cpu() for c in scorer.inputs(images)])
+    return {"probabilities": probabilities, "features": scorer.features(images).double().numpy()}
 
 
 def row(name: str, read: dict, real_val: dict | None) -> dict:
@@ -73,7 +71,7 @@ def markdown(report: dict) -> str:
         "# Main job digits: how many a digit classifier reads",
         "",
         f"{report['device']}; {report['samples']} samples per generator, seed 0; embedded digits (1797 scikit-learn "
-        f"digits, MNIST-M style). Evaluator: {EVALUATOR}, {report['evaluator']['steps']} steps, "
+        f"digits, MNIST-M style; generators train on the first 1437, the rest is the held-out val split). Evaluator: {EVALUATOR}, {report['evaluator']['steps']} steps, "
         f"{report['evaluator']['real_accuracy']:.1%} on {report['evaluator']['data']}. Readable: read with probability >= {CONFIDENT}. Digit FD: against the real val "
         "digits in the evaluator's features (lower is better).",
         "",
@@ -97,14 +95,14 @@ def main() -> None:
 
     started = time.perf_counter()
     registry = Registry.discover()
-    evaluator = digit_evaluator("", EVALUATOR_STEPS["full"], Path("runs/benchmark"))
-    _, classifier, _ = load_model(Path(evaluator["file"]), registry, expected_plugin=EVALUATOR)
+    classifier, evaluator = trained_evaluator("", EVALUATOR_STEPS["full"], Path("runs/benchmark"))
+    scorer = DigitScorer(classifier)
     val = labelled_digits("", "val", classifier.config.data.image_size)
-    real_val = readings(classifier, uint8_to_model_range(val.images))
+    real_val = readings(scorer, uint8_to_model_range(val.images))
     rows = [row(f"real val digits ({len(val)}, held out from the classifier)", real_val, None)]
     for source in args.sources:
         images, name = generator_images(source, registry, args.samples)
-        rows.append(row(name, readings(classifier, images), real_val))
+        rows.append(row(name, readings(scorer, images), real_val))
     report = {"device": device_label(), "samples": args.samples, "evaluator": evaluator,
               "rows": rows, "wall_s": time.perf_counter() - started}
     for path in write_report(args.out, stamp("main-job-digits", quick=False), report, markdown(report)):

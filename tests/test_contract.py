@@ -1,9 +1,11 @@
 """zoo.testing.check_plugin: every built-in keeps the plugin contract, and the check catches a plugin that does not."""
 
 import pytest
+from safetensors import safe_open
 
 from conftest import PROJECT_ROOT
 from test_registry import TOY_PLUGIN, write_distribution
+from zoo import checkpoints
 from zoo.registry import Registry
 from zoo.testing import check_plugin
 
@@ -27,7 +29,10 @@ def test_every_builtin_is_covered():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_builtin_keeps_the_contract(name, tmp_path):
     checked = check_plugin(name, tmp_path, SMALL[name])
-    assert checked["metadata"]["plugin"] == name and checked["steps"] == 2
+    # What the check left on disk: a checkpoint at its last step, and a weights file that names the plugin.
+    assert checkpoints.step_of(checkpoints.latest(tmp_path / f"check-{name}")) == 2
+    with safe_open(checked["weights"], "pt") as weights:
+        assert weights.metadata()["plugin"] == name and weights.metadata()["image_size"] == str(checked["metadata"]["image_size"])
 
 
 def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):

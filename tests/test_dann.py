@@ -11,6 +11,9 @@ from conftest import zoo
 from plugins.dann.model import reverse_gradient
 from plugins.dann.plugin import ganin_lambda, ganin_lr_factor
 from zoo import checkpoints
+from zoo.data.digits import load_domain
+from zoo.data.pixels import uint8_to_model_range
+from zoo.exports import load_model
 from zoo.registry import Registry
 from zoo.weights import load_tensors
 
@@ -135,8 +138,13 @@ def test_benchmark_writes_the_hw2_table_and_says_what_is_missing(digit_root, tmp
     assert result.exit_code == 0, result.output
     report = json.loads(next((tmp_path / "results").glob("dann-*.json")).read_text())
     cells = report["cells"]
-    for mode in ("source_only", "dann", "target_only"):
-        assert 0.0 <= cells[mode]["usps"]["accuracy"] <= 1.0
+    (runs,) = (tmp_path / "runs" / "benchmark").glob("dann-*")
+    for mode, run in (("source_only", "source_only"), ("dann", "dann-usps"), ("target_only", "target_only-usps")):
+        # Each cell is its run's accuracy on usps/val, counted here from the saved weights' own predictions.
+        _, adapter, _ = load_model(runs / run / "model.safetensors", Registry.discover(), expected_plugin="dann")
+        val = load_domain(str(digit_root), "usps", "val", adapter.config.data.image_size)
+        right = (adapter.predict(uint8_to_model_range(val.images)) == val.labels).sum().item()
+        assert cells[mode]["usps"]["accuracy"] == round(right / len(val), 4) and cells[mode]["usps"]["count"] == len(val)
         assert cells[mode]["svhn"] == {"accuracy": None, "note": f"not available: no data (svhn not under {digit_root})"}
     table = next((tmp_path / "results").glob("dann-*.md")).read_text()
     assert "| Adaptation (DANN) |" in table and "not available: no data" in table

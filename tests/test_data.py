@@ -5,25 +5,27 @@ from PIL import Image
 
 from conftest import zoo
 from zoo.config import Config
-from zoo.data import EmbeddedDigits, ImageFolder, image_dataset
+from zoo.data import ImageFolder, image_dataset
 from zoo.data.pixels import to_model_range
 from zoo.errors import DataError
 
 
-def test_embedded_digits_are_deterministic_coloured_and_labelled():
-    data = EmbeddedDigits(28)
-    assert len(data) == 1797
-    item = data[5]
-    assert item["image"].shape == (3, 28, 28) and item["image"].dtype == torch.float32
-    assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
-    assert sorted(set(data.labels.tolist())) == list(range(10))
-    channels = data.images[:100].float().mean(dim=(2, 3))  # colour: the channels differ
-    assert (channels.max(1).values - channels.min(1).values).mean() > 5
+def test_embedded_digits_are_deterministic_coloured_labelled_and_split():
+    from zoo.data.digits import labelled_digits
     from zoo.data.embedded import mnistm_style_digits
 
+    images, labels = mnistm_style_digits(28)
+    assert images.shape == (1797, 3, 28, 28) and images.dtype == torch.uint8
+    assert sorted(set(labels.tolist())) == list(range(10))
+    channels = images[:100].float().mean(dim=(2, 3))  # colour: the channels differ
+    assert (channels.max(1).values - channels.min(1).values).mean() > 5
     mnistm_style_digits.cache_clear()
-    assert torch.equal(EmbeddedDigits(28).images, data.images)
-    assert not torch.equal(EmbeddedDigits(28, seed=1).images, data.images)
+    assert torch.equal(mnistm_style_digits(28)[0], images)
+    assert not torch.equal(mnistm_style_digits(28, seed=1)[0], images)
+    # One definition of the splits: the first 80% train, the rest held out, no image in both.
+    train, val = labelled_digits("", "train", 28), labelled_digits("", "val", 28)
+    assert (len(train), len(val)) == (1437, 360) and not set(train.names) & set(val.names)
+    assert torch.equal(torch.cat([train.images, val.images]), images)
 
 
 def test_digit_strokes_are_visible_against_the_background():
@@ -31,9 +33,10 @@ def test_digit_strokes_are_visible_against_the_background():
     # same photo crop without the digit. Check that stroke pixels are far from the image's median.
     from sklearn.datasets import load_digits
 
-    data = EmbeddedDigits(8)
+    from zoo.data.embedded import mnistm_style_digits
+
     strokes = torch.from_numpy(load_digits().images[:50] > 8)
-    gray = data.images[:50].float().mean(1)
+    gray = mnistm_style_digits(8)[0][:50].float().mean(1)
     contrast = [(g[s].mean() - g[~s].mean()).abs() for g, s in zip(gray, strokes)]
     assert torch.stack(contrast).mean() > 40
 
@@ -70,7 +73,12 @@ def test_to_model_range_converts_uint8_and_passes_floats_through():
 
 def test_image_dataset_uses_root_or_the_embedded_default(image_folder):
     assert isinstance(image_dataset(Config({"root": str(image_folder), "image_size": 16})), ImageFolder)
-    assert isinstance(image_dataset(Config({"root": "", "image_size": 16})), EmbeddedDigits)
+    embedded = image_dataset(Config({"root": "", "image_size": 16}))
+    # Generators train on the embedded train split only: the digit metrics score against the val split.
+    assert len(embedded) == 1437 and embedded.describe().startswith("embedded/train: 1437 images 16x16")
+    item = embedded[5]
+    assert item["image"].shape == (3, 16, 16) and item["image"].dtype == torch.float32
+    assert -1.0 <= item["image"].min() and item["image"].max() <= 1.0
 
 
 def test_missing_empty_and_unreadable_folders_are_clear_errors(tmp_path):

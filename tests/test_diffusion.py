@@ -249,7 +249,14 @@ def test_train_sample_and_evaluate_through_the_cli(tmp_path):
 
     scores = json.loads((tmp_path / "samples-digits.json").read_text())
     assert scores["count"] == 30 and set(scores["per_digit"]) == {str(d) for d in range(10)}
-    assert 0 <= scores["classifier_real_accuracy"] <= 1 and "embedded/val" in scores["classifier_real_data"]
+    # The evaluator's own figure, recounted from the exported file on the held-out embedded digits.
+    from zoo.data.digits import labelled_digits
+    from zoo.metrics.accuracy import domain_accuracy
+    from zoo.exports import load_model
+
+    _, classifier, _ = load_model(tmp_path / "clf.safetensors", Registry.discover())
+    assert scores["classifier_real_accuracy"] == domain_accuracy(classifier, labelled_digits("", "val", 28))
+    assert "embedded/val: 360 images" in scores["classifier_real_data"]
 
 
 def test_sampling_flags_are_checked(tmp_path):
@@ -293,10 +300,13 @@ def test_scheduler_names_come_from_the_plugin(tmp_path):
     assert f"ddpm_unet: {', '.join(DDPMUNet.schedulers)}" in " ".join(zoo("sample", "--help").output.split())
 
 
-def test_generated_digit_accuracy_reads_labels_from_names(tmp_path):
+def test_digit_scorer_reads_labels_from_names_resizes_and_measures_distance(tmp_path):
+    from zoo.config import Config
+    from zoo.data.digits import DigitDomain, load_image_folder
+    from zoo.data.pixels import uint8_to_model_range
     from zoo.errors import DataError
     from zoo.interfaces import Classifier
-    from zoo.metrics.accuracy import generated_digit_accuracy, labels_from_names
+    from zoo.metrics.digits import DigitScorer, labels_from_names
 
     class Brightness(Classifier):
         """Reads an image's digit from its brightness: d -> grey level 20 d."""
@@ -304,12 +314,15 @@ def test_generated_digit_accuracy_reads_labels_from_names(tmp_path):
         def build_modules(self):
             return {}
 
-        configure_optimizers = train_dataset = training_step = embed = lambda *a: None
+        configure_optimizers = train_dataset = training_step = lambda *a: None
 
         def predict(self, images):
+            assert images.shape[-1] == 8, "the scorer resizes to the evaluator's input size"
             return ((images.mean((1, 2, 3)) + 1) * 127.5 / 20).round().long()
 
-    from zoo.config import Config
+        def embed(self, images):
+            m = images.mean((1, 2, 3))
+            return torch.stack([m, m**2, m**3], 1)
 
     classifier = Brightness(Config({"data": {"image_size": 8}}))
     folder = tmp_path / "gen"
@@ -317,11 +330,20 @@ def test_generated_digit_accuracy_reads_labels_from_names(tmp_path):
     for d in range(10):
         for k, level in enumerate((20 * d, 20 * d, 20 * ((d + 1) % 10))):  # the third of each digit is wrong
             Image.new("RGB", (8, 8), (level,) * 3).save(folder / f"{d}_{k + 1:03d}.png")
-    result = generated_digit_accuracy(classifier, folder)
+    result = DigitScorer(classifier).folder_accuracy(folder)
     assert result["count"] == 30 and result["correct"] == 20
     assert result["per_digit"]["4"] == pytest.approx(2 / 3)
     with pytest.raises(DataError, match="must start with it"):
         labels_from_names(["0_001.png", "sample.png"])
+
+    read = load_image_folder(folder, 8)
+    real = DigitDomain("gen", "val", read.images, labels_from_names(read.names), read.names, str(folder))
+    images = uint8_to_model_range(read.images)
+    scorer = DigitScorer(classifier, real, batch_size=7)  # chunks that do not divide the count
+    larger = torch.nn.functional.interpolate(images, size=(16, 16), mode="nearest")
+    assert scorer.accuracy(larger, real.labels)["correct"] == 20
+    assert scorer.frechet_distance(images) == pytest.approx(0.0, abs=1e-6)
+    assert scorer.frechet_distance(images * 0.5) > 0.01  # dimmer digits are further from the real ones
 
 
 def test_benchmark_table(digit_root, tmp_path, monkeypatch):
@@ -341,8 +363,21 @@ def test_benchmark_table(digit_root, tmp_path, monkeypatch):
     ddpm, dpm5, dpm3 = report["rows"]
     assert ddpm["images"] == 10 and dpm5["images"] == 20  # the full-length sampler uses fewer images on a CPU
     assert ddpm["network_evaluations_per_image"] == 40 and dpm3["network_evaluations_per_image"] == 3
-    assert all(0 <= row["accuracy"] <= 1 for row in report["rows"])
-    assert 0 <= report["evaluator_real_accuracy"] <= 1 and "mnistm/val: 40 images" in report["evaluator_real_data"]
+    # Every accuracy is recounted here, from the evaluator's weights and the samples the study kept.
+    from zoo.data.digits import labelled_digits
+    from zoo.metrics.accuracy import domain_accuracy
+    from zoo.metrics.digits import DigitScorer
+    from zoo.exports import load_model
+
+    runs = tmp_path / "runs" / "benchmark"
+    _, evaluator, _ = load_model(runs / "evaluator-mnistm-2steps" / "model.safetensors", Registry.discover())
+    (study,) = runs.glob("ddpm_unet-*-quick")
+    for row in report["rows"]:
+        folder = study / f"samples-{row['scheduler']}-{row['steps']}-g{row['guidance']:g}"
+        assert row["accuracy"] == round(DigitScorer(evaluator).folder_accuracy(folder)["accuracy"], 4)
+    real = labelled_digits(str(digit_root / "mnistm"), "val", 28)
+    assert report["evaluator_real_accuracy"] == round(domain_accuracy(evaluator, real), 4)
+    assert "mnistm/val: 40 images" in report["evaluator_real_data"]
     table = next((tmp_path / "results").glob("ddpm_unet-*-quick.md")).read_text()
     assert "| dpm | 3 | 1 | 3 | 20 |" in table and "(extrapolated)" in table
     assert len(list((tmp_path / "results").glob("*-grid-*.png"))) == 3  # one per sampler setting

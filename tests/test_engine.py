@@ -183,12 +183,18 @@ def test_ema_decay_warms_up_to_its_target():
     assert ema.decay_at(100_000) == 0.999
 
 
-def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path, monkeypatch):
+    from plugins.dcgan.model import Discriminator
+
+    seen = []
+    forward = Discriminator.forward
+    monkeypatch.setattr(Discriminator, "forward", lambda self, x: seen.append(forward(self, x)) or seen[-1])
     run = tmp_path / "run"
     result = train_tiny(run, 2, "--set", "train.mixed_precision=bf16")
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert torch.isfinite(torch.tensor([row["loss_d"], row["loss_g"]])).all()
     assert "mixed precision: bf16" in result.output
+    assert seen and all(out.dtype == torch.bfloat16 for out in seen)  # D really ran under bf16 autocast
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")

@@ -63,7 +63,9 @@ def test_example_is_listed_trained_and_benchmarked_like_a_builtin(lsgan_env):
     report = json.loads(next((where / "results").glob("*.json")).read_text())
     (row,) = report["plugins"]
     assert row["plugin"] == "lsgan" and row["status"] == "ok", out
-    assert row["source"] == "zoo-lsgan 0.1.0" and row["quality"]["digit_fd"]["value"] >= 0
+    digit_fd = row["quality"]["digit_fd"]
+    # Measured against the held-out embedded digits (the evaluator has had 2 steps too, so the value is small).
+    assert row["source"] == "zoo-lsgan 0.1.0" and digit_fd["value"] > 0 and "360 real val digits" in digit_fd["how"]
 
 
 def test_example_passes_its_own_contract_test(lsgan_env):

@@ -49,11 +49,11 @@ def test_export_then_sample_is_bit_identical_to_the_run_and_to_itself(exported, 
 
     # The same images straight from the run's checkpoint, without the exported file.
     from zoo import checkpoints
-    from zoo.models import run_plugin
+    from zoo.exports import read_run_config
     from zoo.registry import Registry
     from zoo.viz import to_uint8
 
-    spec, saved = run_plugin(run, Registry.discover())
+    spec, saved = read_run_config(run, Registry.discover())
     plugin = spec.build(spec.config(files=[saved]))
     plugin.modules["generator"].load_state_dict(checkpoints.load(checkpoints.latest(run)).modules["generator"])
     direct = to_uint8(plugin.generate(5, seed=3)).numpy()

@@ -67,7 +67,7 @@ class BenchmarkSpec:
     Without `--data-root` every plugin trains on the embedded digits and is scored with its family's
     digit metric; with it, `data` (a folder under the root) becomes `data.root`, `config` (a file
     beside the plugin's default.yaml) is applied, and `metrics` are measured. The metric names are
-    those of zoo.suite.METRICS.
+    those of zoo.bench.quality.METRICS.
     """
 
     data: str = ""  # e.g. "face/train", "digits/mnistm"; "" keeps the embedded data even with --data-root
@@ -281,3 +281,17 @@ class Adapter(Classifier):
 
 
 FAMILIES: dict[str, type[Plugin]] = {cls.family: cls for cls in (Generator, Sampler, Classifier, Adapter)}
+
+
+def capabilities(plugin: Plugin) -> list[str]:
+    """What `zoo sample` can ask of a plugin, one line each: its labels, samplers and trajectory."""
+    lines = []
+    if class_conditional(plugin):
+        lines.append(f"class-conditional: labels 0-{plugin.num_classes - 1} (zoo sample --per-class / --labels / -n)")
+    elif plugin.family == "generator":
+        lines.append("unconditional: zoo sample -n")
+    if isinstance(plugin, Sampler):
+        scheduler, steps, guidance = plugin.sampling_defaults(None, None, None)
+        lines.append(f"schedulers: {', '.join(plugin.schedulers)} (default {scheduler}, {steps} steps, guidance {guidance:g})")
+        lines.append(f"trajectory: {'yes (zoo sample --trajectory)' if has_trajectory(plugin) else 'no'}")
+    return lines

@@ -101,3 +101,47 @@ def held(run_dir: Path):
             yield
         finally:
             _held_here.discard(key)
+
+
+def process_state():
+    """Accelerate's process state, made before the Trainer's Accelerator (which then shares it). The
+    CPU flag is read as AcceleratorState reads it: without it, torchrun on CPUs looks like one process."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
+def claim_shared(name: str) -> Path:
+    """A fresh runs/NAME[-K], claimed by the main process and shared with the others under
+    `accelerate launch`, so that every process writes into the same folder."""
+    from accelerate.utils import broadcast_object_list
+
+    state = process_state()
+    chosen = [str(claim_fresh(name)) if state.is_main_process else None]
+    if state.num_processes > 1:
+        broadcast_object_list(chosen)
+    return Path(chosen[0])
+
+
+def run_folder_and_config(spec, registry, files: list, overrides, out: str | None, resume: bool):
+    """Where `zoo run` trains and with which config: --out, or a fresh runs/NAME[-K]; with --resume
+    the run's saved config under the new files and overrides, after checking it is the same plugin."""
+    from zoo.exports import read_run_config
+
+    config = spec.config(files, overrides)  # a typo in --set or --config is the first thing to hear about
+    if resume:
+        run_dir = Path(out) if out else newest_with_checkpoint(spec.name)
+        run_spec, saved = read_run_config(run_dir, registry)
+        if run_spec.name != spec.name:
+            raise ZooError(f"the run in {run_dir} is a '{run_spec.name}' run, not '{spec.name}'")
+        return run_dir, spec.config([saved, *files], overrides)
+    if out:
+        run_dir = Path(out)
+        if checkpoints.all_checkpoints(run_dir):
+            raise ZooError(
+                f"{run_dir} already holds a run (checkpoint {checkpoints.latest(run_dir).name}); "
+                "add --resume to continue it, or choose another --out"
+            )
+        return run_dir, config
+    return claim_shared(spec.name), config

@@ -32,7 +32,7 @@ def check_plugin(name: str, tmp_path: str | Path, overrides: Sequence[str] = (),
     from zoo import checkpoints
     from zoo.engine import Trainer
     from zoo.metric_log import read_metrics
-    from zoo.models import export_run, load_model
+    from zoo.exports import export_run, load_model
     from zoo.registry import Registry
 
     tmp_path = Path(tmp_path)
@@ -117,7 +117,7 @@ def _conditional(plugin, labels: torch.Tensor, batch_size: int) -> torch.Tensor:
 def check_sampling_paths(plugin: Plugin, folder: Path) -> None:
     """What `zoo sample` and `zoo benchmark` will do with a Generator or Sampler, through the same code."""
     from zoo.sampling import Request, settings, write_samples
-    from zoo.suite import benchmark_outputs
+    from zoo.bench.worker import benchmark_outputs
 
     quiet = lambda message: None  # noqa: E731
     requests = {"-n 3 --out --grid": Request(out_dir=folder / "n", grid=folder / "grid.png", n=3, batch_size=2)}
@@ -147,7 +147,7 @@ def check_sampling_paths(plugin: Plugin, folder: Path) -> None:
 
 def check_benchmark_spec(plugin: Plugin) -> None:
     """The plugin's BenchmarkSpec names metrics and a config file that exist."""
-    from zoo.suite import METRICS
+    from zoo.bench.quality import METRICS
 
     spec = type(plugin).benchmark
     if spec is None:

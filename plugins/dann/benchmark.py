@@ -8,14 +8,10 @@ that was stopped loses no finished work. A missing domain is reported as such, n
 
 from __future__ import annotations
 
-import datetime
-import platform
 import time
 from pathlib import Path
 
-import torch
-
-from zoo.benchmarking import copy_file, device_name, stamp, trained_model, write_report
+from zoo.bench.common import copy_file, environment, stamp, trained_model, write_report
 from zoo.data.digits import available_domains
 from zoo.errors import ZooError
 
@@ -35,7 +31,7 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
                        f"({', '.join(TARGETS)}) in the HW2 layout, e.g. hw2_data/digits")
     root = Path(data_root).expanduser().resolve()
     found = set(available_domains(root))
-    device, name = device_name(), stamp("dann", quick)
+    name = stamp("dann", quick)
     runs = Path("runs/benchmark") / name
     common = [f"data.root={root}", f"data.source={SOURCE}", "train.sample_every=0"]
     steps = steps or (QUICK_STEPS if quick else None)
@@ -72,8 +68,7 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
 
     steps = steps or (source_only[0].config.train.steps if source_only else None)
     report = {
-        "benchmark": "dann", "date": str(datetime.date.today()), "device": device, "cpu": platform.processor() or platform.machine(),
-        "torch_threads": torch.get_num_threads(), "data_root": str(root), "source": SOURCE, "steps": steps,
+        "benchmark": "dann", **environment(), "data_root": str(root), "source": SOURCE, "steps": steps,
         "wall_s": round(time.perf_counter() - started, 1), "cells": cells,
     }
     return [*write_report(out_dir, name, report, _markdown(report)), *pictures]
@@ -99,6 +94,6 @@ def _markdown(report: dict) -> str:
         f"# DANN: the HW2 table ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
         f"Accuracy on each target's validation split (`val.csv`); every model trained {report['steps']} steps, "
         f"batch 128, from `{report['data_root']}` with seed 0. Source-only is one model scored on every target.\n"
-        f"Whole benchmark: {report['wall_s'] / 60:.1f} min on {report['device']} ({report['torch_threads']} threads); "
+        f"Whole benchmark: {report['wall_s'] / 60:.1f} min on {report['device']}; "
         f"training {sum(walls) / 60:.1f} min over {len(walls)} runs (runs reused from an earlier call count with their own time).\n"
     )

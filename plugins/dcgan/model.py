@@ -8,19 +8,9 @@ one stride-2 stage per factor of two, keeping `base_channels` at the full-resolu
 
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
-from zoo.errors import ConfigError
-
-
-def stride2_stages(image_size: int) -> int:
-    """Number of stride-2 (up or down) convolutions between 4x4 and image_size x image_size."""
-    stages = math.log2(image_size) - 2 if image_size > 0 else -1
-    if stages < 2 or stages != int(stages):
-        raise ConfigError(f"dcgan needs data.image_size to be a power of two, at least 16 (e.g. 32 or 64); got {image_size}")
-    return int(stages)
+from zoo.nn import stride2_stages
 
 
 class Generator(nn.Module):

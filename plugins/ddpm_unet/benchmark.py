@@ -9,27 +9,25 @@ its time for 1000 images is extrapolated from them, and marked so.
 
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 
 import torch
 
-from zoo.benchmarking import device_name, stamp, trained_model, write_report
+from zoo.bench.common import device_name, environment, stamp, trained_model, write_report
 from zoo.errors import ZooError
+from zoo.metrics.digits import EVALUATOR_STEPS, DigitScorer, trained_evaluator
 
 # (scheduler, steps, guidance or None for the plugin's default)
 # The last two rows vary the guidance weight (the default is 2): 1 is plain conditional, 4 stronger.
 SETTINGS = (("ddpm", 1000, None), ("ddim", 50, None), ("dpm", 25, None), ("dpm", 10, None), ("dpm", 25, 1.0), ("dpm", 25, 4.0))
 PER_CLASS = 100
 DDPM_PER_CLASS_ON_CPU = 2
-QUICK = {"ddpm_steps": 300, "classifier_steps": 300, "per_class": 10}
+QUICK = {"ddpm_steps": 300, "classifier_steps": EVALUATOR_STEPS["quick"], "per_class": 10}
 DDPM_OVERRIDES: tuple[str, ...] = ()  # extra config for the benchmarked model (the tests shrink it)
 
 
 def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | None = None) -> list[Path]:
-    from zoo.data.digits import labelled_digits
-    from zoo.metrics.accuracy import domain_accuracy, generated_digit_accuracy
     from zoo.viz import class_names, save_class_grid, save_images, save_strip
 
     if not data_root:
@@ -40,12 +38,10 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
     runs = Path("runs/benchmark") / name
     started = time.perf_counter()
 
-    classifier_steps = [f"train.steps={QUICK['classifier_steps']}"] if quick else ["train.steps=1500"]
-    evaluator, evaluator_wall = trained_model("digit_classifier", runs / "evaluator",
-                                              [f"data.root={root}", "train.sample_every=500", *classifier_steps])
-    real_val = labelled_digits(str(root), "val", evaluator.config.data.image_size)
-    evaluator_accuracy = domain_accuracy(evaluator, real_val)
-    print(f"evaluator: {evaluator_accuracy:.2%} on {real_val.describe()}", flush=True)
+    # zoo benchmark's evaluator, cached beside this study's runs and shared with the other benchmarks.
+    evaluator, evaluator_info = trained_evaluator(str(root), QUICK["classifier_steps"] if quick else EVALUATOR_STEPS["full"], runs.parent)
+    scorer = DigitScorer(evaluator)
+    print(f"evaluator: {evaluator_info['real_accuracy']:.2%} on {evaluator_info['data']}", flush=True)
 
     ddpm_steps = steps or (QUICK["ddpm_steps"] if quick else 3000)
     sampler, sampler_wall = trained_model("ddpm_unet", runs / "ddpm",
@@ -61,7 +57,7 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
         seconds = time.perf_counter() - tick
         folder = runs / f"samples-{kind}-{sample_steps}-g{guidance:g}"
         save_images(images, folder, class_names(sampler.num_classes, count))
-        score = generated_digit_accuracy(evaluator, folder)
+        score = scorer.folder_accuracy(folder)
         evaluations = sample_steps * (2 if guidance not in (0.0, 1.0) else 1)
         rows.append({
             "scheduler": kind, "steps": sample_steps, "guidance": guidance, "images": len(labels),
@@ -79,14 +75,13 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
             pictures.append(save_strip(frames, captions, out_dir / f"{name}-trajectory-ddpm.png"))
 
     report = {
-        "benchmark": "ddpm_unet", "device": device, "cpu": platform.processor() or platform.machine(),
-        "torch_threads": torch.get_num_threads(), "data_root": str(root), "seed": 0,
+        "benchmark": "ddpm_unet", **environment(), "data_root": str(root), "seed": 0,
         "ddpm_train_steps": ddpm_steps, "ddpm_batch_size": sampler.config.train.batch_size,
         "ddpm_train_wall_s": sampler_wall and round(sampler_wall, 1),
         "ddpm_parameters": sum(p.numel() for p in sampler.modules["unet"].parameters()),
         "model_channels": list(sampler.config.model.channels), "ema_decay": sampler.config.train.ema_decay,
-        "evaluator_real_accuracy": round(evaluator_accuracy, 4), "evaluator_real_data": real_val.describe(),
-        "evaluator_train_wall_s": evaluator_wall and round(evaluator_wall, 1),
+        "evaluator_real_accuracy": round(evaluator_info["real_accuracy"], 4), "evaluator_real_data": evaluator_info["data"],
+        "evaluator_steps": evaluator_info["steps"], "evaluator_train_wall_s": evaluator_info["train_wall_s"],
         "rows": rows, "wall_s": round(time.perf_counter() - started, 1),
     }
     return [*write_report(out_dir, name, report, _markdown(report)), *pictures]
@@ -107,7 +102,7 @@ def _markdown(r: dict) -> str:
         f"correctly ({r['evaluator_real_data']}).\n"
         f"- Model: ddpm_unet, widths {r['model_channels']}, {r['ddpm_parameters']:,} parameters, trained "
         f"{r['ddpm_train_steps']} steps at batch {r['ddpm_batch_size']} on `{r['data_root']}` ({train}).\n"
-        f"- Device: {r['device']} ({r['cpu']}, {r['torch_threads']} threads). Whole benchmark: {r['wall_s'] / 60:.1f} min "
+        f"- Device: {r['device']}. Whole benchmark: {r['wall_s'] / 60:.1f} min "
         "(reused training runs not counted).\n"
         "- Guidance is classifier-free: eps_u + w (eps_c - eps_u); w = 1 is the plain conditional model (one network "
         "evaluation per step), other weights need two.\n"

@@ -10,10 +10,11 @@ Other power-of-two sizes add or drop one stage per factor of two; attention stay
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from plugins.dcgan.model import stride2_stages
+from zoo.nn import stride2_stages
 
 
 class SelfAttention(nn.Module):
@@ -28,12 +29,11 @@ class SelfAttention(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        query = self.query_conv(x).flatten(2).transpose(1, 2)  # (b, hw, c/8)
-        key = self.key_conv(x).flatten(2)  # (b, c/8, hw)
+        query = rearrange(self.query_conv(x), "b c h w -> b (h w) c")
+        key = rearrange(self.key_conv(x), "b c h w -> b c (h w)")
         attention = torch.softmax(query @ key, dim=-1)  # (b, hw, hw): row i = where position i looks
-        value = self.value_conv(x).flatten(2)  # (b, c, hw)
-        out = (value @ attention.transpose(1, 2)).view(b, c, h, w)
+        value = rearrange(self.value_conv(x), "b c h w -> b (h w) c")
+        out = rearrange(attention @ value, "b (h w) c -> b c h w", h=x.shape[2])
         return self.gamma * out + x
 
 

@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from zoo.data.images import read_rgb
+from zoo.data.images import decode
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
 
@@ -81,12 +80,6 @@ def read_labels_csv(path: Path, classes: int = 10) -> list[tuple[str, int]]:
     return parsed
 
 
-def _resized(image: np.ndarray, size: int) -> np.ndarray:
-    if image.shape[0] == size and image.shape[1] == size:
-        return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-
-
 def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
     """<folder>/data/*.png listed in <folder>/<split>.csv."""
     listing = folder / f"{split}.csv"
@@ -95,9 +88,9 @@ def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise DataError(f"{listing} lists {missing[0]}{more}, not found in {folder / 'data'}; fix the CSV or add the files")
-    images = np.stack([_resized(read_rgb(folder / "data" / name), size) for name, _ in rows])
+    images = torch.stack([decode(folder / "data" / name, size) for name, _ in rows])
     labels = torch.tensor([label for _, label in rows], dtype=torch.int64)
-    return DigitDomain(folder.name, split, _as_rgb_uint8(images, size), labels, tuple(n for n, _ in rows), str(folder))
+    return DigitDomain(folder.name, split, images, labels, tuple(n for n, _ in rows), str(folder))
 
 
 def load_image_folder(folder: Path, size: int) -> DigitDomain:
@@ -113,9 +106,9 @@ def load_image_folder(folder: Path, size: int) -> DigitDomain:
         return load_image_folder(folder / "data", size)
     if not files:
         raise DataError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in '{folder}'")
-    images = np.stack([_resized(read_rgb(p), size) for p in files])
+    images = torch.stack([decode(p, size) for p in files])
     labels = torch.full((len(files),), -1, dtype=torch.int64)
-    return DigitDomain(folder.name, "unlabelled", _as_rgb_uint8(images, size), labels, tuple(p.name for p in files), str(folder))
+    return DigitDomain(folder.name, "unlabelled", images, labels, tuple(p.name for p in files), str(folder))
 
 
 def load_usps_h5(path: Path, split: str, size: int, name: str = "usps") -> DigitDomain:

@@ -4,6 +4,8 @@ scikit-learn ships 1797 real 8x8 handwritten digits (`load_digits`) and two colo
 (`load_sample_images`) inside its wheel. Each digit is upscaled, its strokes sharpened, and blended
 into a crop of a photograph the way MNIST-M was made (Ganin et al. 2016: |photo - digit|), so that
 `zoo run <plugin>` trains on something real on any machine, offline. Deterministic for a seed.
+
+The splits are zoo.data.digits.labelled_digits("", split)'s: the first 80% train, the rest held out.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.data.pixels import uint8_to_model_range
 
 
 @lru_cache(maxsize=4)
@@ -40,23 +41,3 @@ def mnistm_style_digits(image_size: int, seed: int = 0) -> tuple[torch.Tensor, t
         backgrounds[i] = F.interpolate(patch, size=image_size, mode="bilinear", antialias=True, align_corners=False)[0]
     images = (backgrounds - strokes * 255.0).abs().round().clamp(0, 255).to(torch.uint8)
     return images, torch.from_numpy(digits.target).long()
-
-
-class EmbeddedDigits(torch.utils.data.Dataset):
-    """1797 MNIST-M-style colour digits at image_size x image_size, with labels 0-9."""
-
-    num_classes = 10
-
-    def __init__(self, image_size: int = 28, seed: int = 0):
-        self.image_size = image_size
-        self.images, self.labels = mnistm_style_digits(image_size, seed)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        image = uint8_to_model_range(self.images[index])
-        return {"image": image, "label": self.labels[index]}
-
-    def describe(self) -> str:
-        return f"{len(self)} embedded MNIST-M-style digits (scikit-learn), {self.image_size}x{self.image_size}"

@@ -28,29 +28,12 @@ def domain_accuracy(classifier: Classifier, domain: DigitDomain) -> float:
     return (predictions(classifier, domain) == domain.labels).float().mean().item()
 
 
-def labels_from_names(names: Sequence[str], classes: int = 10) -> torch.Tensor:
-    """The HW2 convention for generated digits: the first character of the file name is the label."""
-    labels = []
-    for name in names:
-        if not name[:1].isdigit() or int(name[0]) >= classes:
-            raise DataError(
-                f"cannot tell the requested digit of '{name}': file names must start with it (0_001.png ... "
-                "9_100.png), as `zoo sample ddpm_unet --per-class N --out DIR` writes them"
-            )
-        labels.append(int(name[0]))
-    return torch.tensor(labels, dtype=torch.int64)
-
-
-def generated_digit_accuracy(classifier: Classifier, folder: str | Path) -> dict:
-    """Share of the images in `folder` that `classifier` reads as the digit their name starts with,
-    overall and per digit."""
-    from zoo.data.digits import load_image_folder
-
-    images = load_image_folder(Path(folder), classifier.config.data.image_size)
-    requested = labels_from_names(images.names)
-    hits = predictions(classifier, images) == requested
-    per_digit = {str(d): hits[requested == d].float().mean().item() for d in requested.unique().tolist()}
-    return {"accuracy": hits.float().mean().item(), "correct": int(hits.sum()), "count": len(hits), "per_digit": per_digit}
+def adapter_accuracy(adapter, split: str) -> dict:
+    """An Adapter's accuracy on its target domain's labelled `split` (the HW2 DANN table's figure)."""
+    domain = adapter.domain("target", split)
+    correct = int((predictions(adapter, domain) == domain.labels).sum())
+    return {"accuracy": correct / len(domain), "correct": correct, "count": len(domain), "target": domain.name,
+            "split": split, "data": domain.source, "described": domain.describe()}
 
 
 def write_predictions(path: str | Path, names: Sequence[str], labels: torch.Tensor) -> Path:

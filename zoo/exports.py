@@ -16,8 +16,8 @@ from zoo.weights import (
 )
 
 
-def run_plugin(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
-    """The plugin spec and saved config of a run folder."""
+def read_run_config(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
+    """The plugin spec and the saved config.yaml of a run folder (reads them; runs nothing)."""
     config_file = Path(run_dir) / "config.yaml"
     if not config_file.is_file():
         raise ZooError(f"'{run_dir}' is not a run folder (no config.yaml); pass the --out folder of a `zoo run`")
@@ -30,7 +30,7 @@ def run_plugin(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
 def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = None, use_ema: bool = True) -> dict[str, str]:
     """Write the inference weights of a run's checkpoint (the newest, or `step`) to `out`: a
     .safetensors file, or for any other name a model folder (config.json + model.safetensors)."""
-    spec, saved = run_plugin(run_dir, registry)
+    spec, saved = read_run_config(run_dir, registry)
     config = spec.config(files=[saved])
     have = ", ".join(p.name for p in checkpoints.all_checkpoints(run_dir)) or "none"
     if step is None:  # the newest that loads with finite weights; newer ones are skipped with a warning
@@ -91,4 +91,16 @@ def load_model(
         raise WeightsError(f"{exc}; {note}" if note else str(exc)) from None
     if note:
         warnings.warn(f"{path} loaded, but {note}", ZooWarning, stacklevel=2)
+    return spec, plugin, metadata
+
+
+def load_classifier(weights: str | Path, registry: Registry, name: str | None = None, overrides=(), adapter: bool = False):
+    """(spec, plugin, metadata) of an exported Classifier (or, with adapter=True, an Adapter), or a
+    ZooError saying which family the file holds instead."""
+    from zoo.interfaces import Adapter, Classifier
+
+    spec, plugin, metadata = load_model(Path(weights), registry, expected_plugin=name, overrides=overrides)
+    wanted, example = (Adapter, "dann") if adapter else (Classifier, "digit_classifier or dann")
+    if not isinstance(plugin, wanted):
+        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; this command needs a {wanted.family} (e.g. {example})")
     return spec, plugin, metadata

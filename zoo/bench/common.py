@@ -1,4 +1,5 @@
-"""What plugin benchmarks share: a trained model that survives interruptions, and where results go.
+"""What every benchmark shares: a trained model that survives interruptions, the environment a figure
+was measured in, and where results go.
 
 Benchmark runs live in run folders and are reused when finished and resumed when not, so a benchmark
 that was stopped loses no finished work and reports each model's own training time.
@@ -32,6 +33,13 @@ def device_label() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def environment() -> dict:
+    """The facts a report states beside its figures: date, device (label and kind), CPU, threads, versions."""
+    return {"date": datetime.date.today().isoformat(), "device": device_label(), "device_kind": device_name(),
+            "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
 def stamp(benchmark: str, quick: bool) -> str:
     """File and folder stem of one benchmark's results: NAME-DATE-DEVICE[-quick]."""
     return f"{benchmark}-{datetime.date.today()}-{device_name()}{'-quick' if quick else ''}"
@@ -45,7 +53,7 @@ def trained_model(
     wall time in seconds."""
     from zoo.config import read_yaml
     from zoo.engine import Trainer
-    from zoo.models import export_run, load_model
+    from zoo.exports import export_run, load_model
     from zoo.registry import Registry
 
     registry = Registry.discover()
