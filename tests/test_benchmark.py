@@ -48,8 +48,13 @@ def test_quick_benchmark_measures_a_generator_and_a_sampler(tmp_path, monkeypatc
     # Finished runs are reused: a second call trains nothing and reports the same training figures.
     (run_dir,) = (tmp_path / "runs" / "benchmark").glob("*/dcgan-2steps")
 
-    def written():
-        return {str(path.relative_to(run_dir)): path.stat().st_mtime_ns for path in run_dir.rglob("*") if path.is_file()}
+    # What the benchmark measured lies beside the run too, for the model card `zoo export` writes.
+    scores = json.loads((run_dir / "scores.json").read_text())
+    assert scores["quality"] == rows["dcgan"]["quality"] and scores["samples"] == 20
+
+    def written():  # scores.json is rewritten by every scoring, by design
+        return {str(path.relative_to(run_dir)): path.stat().st_mtime_ns for path in run_dir.rglob("*")
+                if path.is_file() and path.name != "scores.json"}
 
     trained = written()
     again = zoo("benchmark", "dcgan", "--quick", "--steps", 2, "--samples", 20, "--out", tmp_path / "again")

@@ -8,7 +8,8 @@ import torch
 from conftest import TINY, train_tiny, zoo
 from zoo import checkpoints
 from zoo.data.sharding import ShardedEpochSampler
-from zoo.engine import EMA, Trainer
+from zoo.ema import EMA
+from zoo.engine import Trainer
 from zoo.interfaces import Generator
 from zoo.registry import PluginSpec
 from zoo.weights import load_tensors

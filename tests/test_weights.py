@@ -171,7 +171,7 @@ def test_model_folder_in_the_hugging_face_layout_loads_by_path(exported, tmp_pat
     folder = tmp_path / "models" / "dcgan"
     result = zoo("export", run, "--out", folder)
     assert result.exit_code == 0 and "model folder" in result.output, result.output
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "samples.png"]
     card = json.loads((folder / "config.json").read_text())
     assert card["plugin"] == "dcgan" and card["config"]["model"]["base_channels"] == 8 and card["image_size"] == "16"
 

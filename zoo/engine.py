@@ -15,7 +15,6 @@ uninterrupted run would have.
 from __future__ import annotations
 
 import contextlib
-import copy
 import signal
 import sys
 import threading
@@ -30,16 +29,17 @@ from accelerate.utils import send_to_device
 from torch import nn
 from tqdm.auto import tqdm
 
-from zoo import checkpoints, run_folders
+from zoo import checkpoints, run_folders, runs, tracking
 from zoo.config import Config, dump
 from zoo.data.pixels import to_model_range
 from zoo.data.sharding import ShardedEpochSampler
+from zoo.ema import EMA
 from zoo.errors import ConfigError, DataError, ZooError
 from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin, TrainStep
 from zoo.metric_log import MetricLog, NonFiniteWatch, scalars
 from zoo.registry import PluginSpec
-from zoo.viz import save_grid
+from zoo.viz import grid_pixels, save_image
 from zoo.weights import load_module_state
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
@@ -47,37 +47,6 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 
 class NonFiniteError(ZooError):
     """Training produced a NaN or an infinity; the run stopped without saving it."""
-
-
-class EMA:
-    """Exponential moving averages of some modules' weights (buffers are copied as they are).
-
-    The decay warms up as min(decay, (1 + t) / (10 + t)) at update t, so that early averages are not
-    dominated by the random initial weights. It depends on the step only, so resume stays exact.
-    """
-
-    def __init__(self, modules: dict[str, nn.Module], decay: float):
-        self.decay = decay
-        self.shadows = {name: copy.deepcopy(m).eval().requires_grad_(False) for name, m in modules.items()}
-
-    @classmethod
-    def of(cls, plugin: Plugin, modules: dict[str, nn.Module], decay: float) -> EMA | None:
-        """The EMA a plugin keeps of `modules` (its `ema_modules`), or None: none named, or decay 0."""
-        if decay <= 0 or not plugin.ema_modules:
-            return None
-        return cls({name: modules[name] for name in plugin.ema_modules}, decay)
-
-    def decay_at(self, step: int) -> float:
-        return min(self.decay, (1 + step) / (10 + step))
-
-    @torch.no_grad()
-    def update(self, modules: dict[str, nn.Module], step: int) -> None:
-        weight = 1.0 - self.decay_at(step)
-        for name, shadow in self.shadows.items():
-            live = modules[name]
-            torch._foreach_lerp_(list(shadow.parameters()), list(live.parameters()), weight)
-            for shadow_buffer, live_buffer in zip(shadow.buffers(), live.buffers()):
-                shadow_buffer.copy_(live_buffer)
 
 
 class StopRequest:
@@ -122,14 +91,16 @@ def validate_train_config(config: Config) -> None:
             raise ConfigError(f"train.{key} must be 0 or more, got {t[key]}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    return tracking.chosen(t.log_with)
 
 
 class Trainer:
     def __init__(self, spec: PluginSpec, config: Config, run_dir: str | Path):
-        validate_train_config(config)
+        trackers = validate_train_config(config)
         self.spec, self.config, self.run_dir = spec, config, Path(run_dir)
         t = config.train
-        self.accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum)
+        self.accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
+                                       log_with=tracking.build(trackers, self.run_dir, spec.name) or None)
         torch.manual_seed(t.seed)  # initial weights
         self.plugin: Plugin = spec.build(config)
         self.dataset = self.plugin.train_dataset()
@@ -138,13 +109,32 @@ class Trainer:
         self.ema: EMA | None = None
         self.resume_from: checkpoints.Checkpoint | None = None
         self.step = 0
+        self.status: dict | None = None  # what status.json says once the run has started
 
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> Path:
         """Train to train.steps (or the time limit, or Ctrl-C) and return the last checkpoint."""
         held = run_folders.held(self.run_dir) if self.accelerator.is_main_process else contextlib.nullcontext()
         with held:
-            return self._fit(resume)
+            try:
+                return self._fit(resume)
+            except NonFiniteError as exc:
+                self._set_status("non-finite", message=str(exc))
+                raise
+            except KeyboardInterrupt:
+                self._set_status("stopped", message="aborted by a second Ctrl-C")
+                raise
+            except BaseException as exc:
+                self._set_status("failed", message=str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}")
+                raise
+            finally:
+                tracking.finish(self.accelerator)
+
+    def _set_status(self, state: str, **fields) -> None:
+        """status.json (see zoo.runs), from the main process, once the run has really started."""
+        if self.status is not None and self.accelerator.is_main_process:
+            self.status.update(fields, step=self.step, elapsed_s=self.log.elapsed())
+            runs.write_status(self.run_dir, state, **self.status)
 
     def _fit(self, resume: bool) -> Path:
         acc, t = self.accelerator, self.config.train
@@ -157,7 +147,11 @@ class Trainer:
         batches = self._batches(sampler, loader)
         acc.print(self._banner(resume))
 
-        log = MetricLog(self.run_dir / "metrics.jsonl", acc.is_main_process, truncate_after=self.step)
+        log = self.log = MetricLog(self.run_dir / "metrics.jsonl", acc.is_main_process, truncate_after=self.step)
+        tracking.start(acc, f"zoo-{self.spec.name}", self.config.to_dict(), dump(self.config, self.spec.name))
+        self.status = {"steps": t.steps, "device": str(acc.device), "processes": acc.num_processes,
+                       "mixed_precision": t.mixed_precision, "seed": t.seed}
+        self._set_status("running", message=None)
         watch = NonFiniteWatch()
         images_per_step = t.batch_size * t.grad_accum * acc.num_processes
         bar = tqdm(total=t.steps, initial=self.step, disable=not acc.is_main_process, unit="step", dynamic_ncols=True,
@@ -180,7 +174,8 @@ class Trainer:
                 save_now = t.checkpoint_every and self.step % t.checkpoint_every == 0
                 if log_now:
                     row = log.flush(self.step, images_per_step)
-                    bar.set_postfix({k: "nan" if v is None else f"{v:.3g}" for k, v in row.items() if k != "step"}, refresh=False)
+                    tracking.log_scalars(acc, row, self.step)
+                    bar.set_postfix({k: "nan" if v is None else f"{v:.3g}" for k, v in row.items() if k not in ("step", "elapsed_s")}, refresh=False)
                 if (log_now or save_now) and (failure := self._nonfinite(watch, weights=bool(save_now))):
                     break
                 if t.sample_every and self.step % t.sample_every == 0:
@@ -201,6 +196,8 @@ class Trainer:
             acc.print(f"train.time_limit_min={t.time_limit_min} reached at step {self.step}")
         if stop.requested or out_of_time:
             acc.print(f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume")
+        why = "Ctrl-C / SIGTERM" if stop.requested else f"train.time_limit_min={t.time_limit_min}" if out_of_time else None
+        self._set_status("finished" if self.step >= t.steps else "stopped", message=why and f"stopped by {why}")
         return checkpoints.latest(self.run_dir)
 
     def _nonfinite(self, watch: NonFiniteWatch, weights: bool) -> str | None:
@@ -349,9 +346,13 @@ class Trainer:
             images = self.plugin.preview(seed=self.config.train.seed)
             scores = self.plugin.evaluate()
         if images is not None:
-            save_grid(images, self.run_dir / "samples" / f"step_{self.step:06d}.png")
+            pixels, png = grid_pixels(images), self.run_dir / "samples" / f"step_{self.step:06d}.png"
+            png.parent.mkdir(parents=True, exist_ok=True)
+            save_image(pixels, png)
+            tracking.log_grid(self.accelerator, "samples", pixels, png, self.step)
         if scores:
             log.record(self.step, scores)
+            tracking.log_scalars(self.accelerator, scores, self.step)
             bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
 
     def _banner(self, resume: bool) -> str:

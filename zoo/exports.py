@@ -29,7 +29,8 @@ def read_run_config(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict
 
 def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = None, use_ema: bool = True) -> dict[str, str]:
     """Write the inference weights of a run's checkpoint (the newest, or `step`) to `out`: a
-    .safetensors file, or for any other name a model folder (config.json + model.safetensors)."""
+    .safetensors file, or for any other name a model folder (config.json + model.safetensors, and a
+    model card, README.md, with its sample grid)."""
     spec, saved = read_run_config(run_dir, registry)
     config = spec.config(files=[saved])
     have = ", ".join(p.name for p in checkpoints.all_checkpoints(run_dir)) or "none"
@@ -56,6 +57,9 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
         if out.is_file():
             raise ZooError(f"--out {out} is a file; give a .safetensors file name or a folder for a model folder")
         save_model_folder(out, tensors, metadata)
+        from zoo.model_card import write_card
+
+        write_card(out, run_dir, spec, config, metadata, parameters=sum(t.numel() for t in tensors.values()))
     return metadata
 
 

@@ -41,16 +41,23 @@ def _parsed(line: str) -> dict | None:
 
 
 class MetricLog:
-    """Averages what training_step returns over the log window; one JSON line per window."""
+    """Averages what training_step returns over the log window; one JSON line per window. Every line
+    carries elapsed_s, the run's training wall time so far (continued across resumes)."""
 
     def __init__(self, path: Path, enabled: bool, truncate_after: int):
         self.path, self.enabled = path, enabled
+        self.elapsed_before, self.started = 0.0, time.perf_counter()
         self._reset()
         if enabled and path.exists():
             # Lines past the checkpoint we resume from describe steps that will be run again.
             rows = [_parsed(line) for line in path.read_text().splitlines() if line]
             kept = [row for row in rows if row is not None and row.get("step", 0) <= truncate_after]
             write_text_atomic(path, "".join(json.dumps(row, allow_nan=False) + "\n" for row in kept))
+            self.elapsed_before = max((row.get("elapsed_s") or 0.0 for row in kept), default=0.0)
+
+    def elapsed(self) -> float:
+        """Training wall time of the whole run so far, in seconds."""
+        return round(self.elapsed_before + time.perf_counter() - self.started, 2)
 
     def _reset(self) -> None:
         # Values stay tensors until flush: converting each step would force a GPU sync per step.
@@ -74,13 +81,14 @@ class MetricLog:
 
     def record(self, step: int, values: dict[str, float]) -> None:
         """A line of its own, e.g. validation scores."""
-        self._write({"step": step, **{k: _json_number(v) for k, v in values.items()}})
+        self._write({"step": step, **{k: _json_number(v) for k, v in values.items()}, "elapsed_s": self.elapsed()})
 
     def flush(self, step: int, images_per_step: int) -> dict[str, float | None]:
         elapsed = time.perf_counter() - self.window_start
         row = {"step": step, **{k: _json_number(float(v) / self.counts[k]) for k, v in self.sums.items()}}
         row["images_per_s"] = round(images_per_step * self.steps / max(elapsed, 1e-9), 2)
         row["data_share"] = round(self.data_seconds / max(elapsed, 1e-9), 4)  # of the wall time, previews included
+        row["elapsed_s"] = self.elapsed()
         self._write(row)
         self._reset()
         return row

@@ -103,6 +103,22 @@ def held(run_dir: Path):
             _held_here.discard(key)
 
 
+def in_use(run_dir: Path) -> bool:
+    """Whether a live `zoo run` holds the folder (see `held`)."""
+    run_dir = Path(run_dir)
+    if run_dir.resolve() in _held_here:
+        return True
+    if fcntl is None or not (run_dir / LOCK).is_file():
+        return False
+    with open(run_dir / LOCK) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def process_state():
     """Accelerate's process state, made before the Trainer's Accelerator (which then shares it). The
     CPU flag is read as AcceleratorState reads it: without it, torchrun on CPUs looks like one process."""

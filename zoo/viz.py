@@ -48,13 +48,18 @@ def save_images(images: torch.Tensor, folder: str | Path, names: Sequence[str]) 
     return paths
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    """One PNG with the images in rows of `nrow` (default: as square as possible), 2px padding."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def grid_pixels(images: torch.Tensor, nrow: int | None = None) -> np.ndarray:
+    """The images in rows of `nrow` (default: as square as possible), 2px padding, as one (H, W, C) uint8 picture."""
     nrow = nrow or math.ceil(math.sqrt(len(images)))
     grid = make_grid(images.detach().cpu().float(), nrow=nrow, padding=2, pad_value=1.0)
-    save_image(to_uint8(grid.unsqueeze(0))[0].numpy(), path)
+    return to_uint8(grid.unsqueeze(0))[0].numpy()
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    """One PNG of `grid_pixels`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(grid_pixels(images, nrow), path)
     return path
 
 

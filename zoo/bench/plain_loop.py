@@ -36,7 +36,7 @@ def plain_step_seconds(spec, config, device: torch.device, steps: int, warmup: i
     schedulers and EMA, the same batch size and data, no engine. Median over steps after `warmup`."""
     import statistics
 
-    from zoo.engine import EMA
+    from zoo.ema import EMA
 
     torch.manual_seed(config.train.seed)
     plugin = spec.build(config).to(device)

@@ -19,6 +19,7 @@ from zoo.bench.plain_loop import plain_step_seconds
 from zoo.bench.plan import Plan
 from zoo.bench.quality import METRICS, digit_metrics
 from zoo.errors import ZooError
+from zoo.files import write_text_atomic
 
 
 def measure(p: Plan) -> dict:
@@ -44,6 +45,9 @@ def measure(p: Plan) -> dict:
         else:  # rows = classes: the outputs are drawn class by class
             save_class_grid(outputs, plugin.num_classes, p.grid)
     quality = {m: METRICS[m](plugin, outputs, labels, p) for m in p.metrics or digit_metrics(plugin)}
+    # Beside the run, for the model card `zoo export` writes from it.
+    scores = {"date": time.strftime("%Y-%m-%d"), "device": device_label(), "samples": count, "quality": quality}
+    write_text_atomic(Path(p.run_dir) / "scores.json", json.dumps(scores, indent=2, default=str) + "\n")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {

@@ -5,6 +5,7 @@ command speaks to plugins through their family interface only.
     use.py       sample, inspect, predict
     evaluate.py  eval fid | faces | digits | adapt
     bench.py     benchmark, plugin new
+    watch.py     runs, plot
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import click
 
 import zoo
-from zoo.cli import bench, evaluate, train, use
+from zoo.cli import bench, evaluate, train, use, watch
 from zoo.errors import ZooError
 
 
@@ -70,6 +71,8 @@ def cli(debug):
     zoo list                       what plugins exist
     zoo describe dcgan             architecture, parameter counts, config keys
     zoo run dcgan                  train (embedded digits, no download)
+    zoo runs                       the runs under runs/: status, steps, last metrics
+    zoo plot runs/dcgan runs/sagan curves of their logged metrics, overlaid
     zoo export runs/dcgan --out dcgan.safetensors
     zoo sample dcgan --weights dcgan.safetensors -n 1000 --out out/
     zoo benchmark --all --quick    every plugin trained and measured, ~3 min on 2 CPU cores
@@ -78,7 +81,7 @@ def cli(debug):
 
 
 for command in (train.list_plugins, train.describe, train.run, train.export, use.sample, use.inspect, use.predict,
-                evaluate.evaluate, bench.benchmark, bench.plugin_group):
+                evaluate.evaluate, bench.benchmark, bench.plugin_group, watch.runs, watch.plot):
     cli.add_command(command)
 
 

@@ -111,8 +111,10 @@ def export(run_dir, out, step, no_ema):
 
     Either is all `zoo sample` / `zoo predict` need: plugin name and version, zoo version, config,
     image size, normalisation and labels travel in the metadata (`zoo inspect` prints them). A model
-    folder has the layout Hugging Face tools expect (config.json + model.safetensors), so it can be
-    uploaded to the Hub as it is; config.json may be edited (e.g. sample.steps).
+    folder has the layout Hugging Face tools expect (config.json + model.safetensors) and a model
+    card (README.md: what the model is, its training, the figures measured on it, how to sample,
+    its sample grid as samples.png), so it can be uploaded to the Hub as it is; config.json may be
+    edited (e.g. sample.steps).
 
     \b
     zoo export runs/dcgan --out dcgan.safetensors
@@ -123,5 +125,5 @@ def export(run_dir, out, step, no_ema):
 
     metadata = export_run(Path(run_dir), Path(out), common.registry(), step=step, use_ema=not no_ema)
     ema = " (EMA weights)" if metadata["ema"] == "true" else ""
-    kind = "" if out.endswith(".safetensors") else " (model folder: config.json + model.safetensors)"
+    kind = "" if out.endswith(".safetensors") else " (model folder: config.json, model.safetensors, README.md model card)"
     click.echo(f"wrote {out}{kind}: {metadata['plugin']} at step {metadata['step']}{ema}")

@@ -57,7 +57,8 @@ def sample(name, weights, n, per_class, label_list, seed, out_dir, grid, traject
 @click.command()
 @click.argument("weights")
 def inspect(weights):
-    """Print what a weights file from `zoo export` holds: plugin, versions, image size, labels, config."""
+    """Print what a weights file or model folder from `zoo export` holds: plugin, versions, image size,
+    labels, config; for a model folder, then its model card (README.md)."""
     import yaml
 
     from zoo.config import PLUGIN_KEY
@@ -79,6 +80,10 @@ def inspect(weights):
         click.echo(f"  {'installed:':<15} no '{metadata['plugin']}' plugin here (`zoo list`); install it to use this file")
     click.echo("config:")
     click.echo("  " + yaml.safe_dump({k: v for k, v in config.items() if k != PLUGIN_KEY}, sort_keys=False).replace("\n", "\n  ").rstrip())
+    card = Path(weights) / "README.md"
+    if card.is_file():
+        click.echo(f"\nmodel card ({card}):\n")
+        click.echo(card.read_text())
 
 
 @click.command()

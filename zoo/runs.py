@@ -1,0 +1,101 @@
+"""What a run folder says about itself: RUN/status.json, which the engine keeps, and the table of
+runs that `zoo runs` prints.
+
+status.json holds the run's state (running, finished, stopped, non-finite, failed), its step, the
+training wall time, the device and a one-line message. A run that is not holding its folder but
+whose status still says "running" ended without a word (killed, or the machine went down): it
+reads as failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from zoo import checkpoints, run_folders
+from zoo.config import PLUGIN_KEY, read_yaml
+from zoo.files import write_text_atomic
+from zoo.metric_log import read_metrics
+
+STATUS = "status.json"
+STATES = ("running", "finished", "stopped", "non-finite", "failed")
+# Logged values that describe speed, not the model: left out of the table's metrics column.
+SPEED_KEYS = ("step", "images_per_s", "data_share", "elapsed_s")
+
+
+def write_status(run_dir: Path, state: str, **fields) -> None:
+    assert state in STATES, state
+    fields = {"status": state, **fields, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_text_atomic(Path(run_dir) / STATUS, json.dumps(fields, indent=2) + "\n")
+
+
+def read_status(run_dir: Path) -> dict:
+    """The saved status.json (empty when the run predates it or it is unreadable), with "running"
+    corrected to "failed" when no process holds the folder any more."""
+    try:
+        status = json.loads((Path(run_dir) / STATUS).read_text())
+    except (OSError, json.JSONDecodeError):
+        status = {}
+    if run_folders.in_use(run_dir):
+        return {**status, "status": "running"}
+    if status.get("status") == "running":
+        return {**status, "status": "failed", "message": "the process ended without saying why (killed?)"}
+    return status
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run folders (a config.yaml beside checkpoints/ or metrics.jsonl) under `root`, up to 3 levels down."""
+    root = Path(root)
+    configs = [root / "config.yaml", *root.glob("*/config.yaml"), *root.glob("*/*/config.yaml"), *root.glob("*/*/*/config.yaml")]
+    found = [c.parent for c in configs if c.is_file() and ((c.parent / "metrics.jsonl").is_file() or checkpoints.folder(c.parent).is_dir())]
+    return sorted(set(found))
+
+
+def _last_rows(run_dir: Path) -> tuple[dict, dict]:
+    """(the last training row, the latest value of every logged key) from metrics.jsonl."""
+    try:
+        rows = read_metrics(run_dir)
+    except (OSError, ValueError):
+        return {}, {}
+    latest = {}
+    for row in rows:
+        latest.update({k: v for k, v in row.items() if v is not None})
+    training = next((row for row in reversed(rows) if "images_per_s" in row), {})
+    return training, latest
+
+
+def run_row(run_dir: Path) -> dict:
+    """One line of `zoo runs`: what the folder holds, as plain JSON values."""
+    run_dir = Path(run_dir)
+    try:
+        config = read_yaml(run_dir / "config.yaml")
+    except Exception:  # a config cut short or hand-edited badly: still list the run
+        config = {}
+    status = read_status(run_dir)
+    found = checkpoints.all_checkpoints(run_dir)
+    training, latest = _last_rows(run_dir)
+    done = max([status.get("step", 0), latest.get("step", 0), *(checkpoints.step_of(p) for p in found[-1:])])
+    planned = config.get("train", {}).get("steps")
+    state = status.get("status") or ("finished" if planned and found and checkpoints.step_of(found[-1]) >= planned else "stopped")
+    files = [run_dir / name for name in (STATUS, "metrics.jsonl", "config.yaml")]
+    return {
+        "run": str(run_dir),
+        "plugin": config.get(PLUGIN_KEY, "?"),
+        "step": done,
+        "steps": planned,
+        "status": state,
+        "message": status.get("message"),
+        "metrics": {k: v for k, v in latest.items() if k not in SPEED_KEYS},
+        "wall_s": status.get("elapsed_s", latest.get("elapsed_s")),
+        "device": status.get("device"),
+        "checkpoint": found[-1].name if found else None,
+        "modified": max((os.path.getmtime(f) for f in files if f.exists()), default=0.0),
+        "images_per_s": training.get("images_per_s"),
+    }
+
+
+def table(root: Path) -> list[dict]:
+    """Every run under `root`, the most recently active first."""
+    return sorted((run_row(run) for run in find_runs(root)), key=lambda row: row["modified"], reverse=True)
