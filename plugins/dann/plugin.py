@@ -21,6 +21,7 @@ from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, DomainPairs, LabelledDigits, embedded_domains, load_domain
 from zoo.errors import ConfigError
 from zoo.interfaces import Adapter, BenchmarkSpec, TrainStep
+from zoo.nn import timm_backbone
 
 MODES = ("source_only", "dann", "target_only")
 
@@ -49,8 +50,12 @@ class DANN(Adapter):
         super().__init__(config)
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
-        size = feature_size(self.config.data.image_size)
-        modules = {"features": FeatureExtractor(self.config.model.dropout), "classifier": LabelClassifier(size, 10)}
+        m, image_size = self.config.model, self.config.data.image_size
+        if m.backbone == "reports":
+            features, size = FeatureExtractor(m.dropout), feature_size(image_size)
+        else:
+            features, size = timm_backbone(m.backbone, image_size)
+        modules = {"features": features, "classifier": LabelClassifier(size, 10)}
         if self.config.mode == "dann":  # only DANN has a use for it (and DDP rejects unused parameters)
             modules["domain"] = DomainDiscriminator(size)
         return modules

@@ -24,3 +24,18 @@ class DigitCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+class BackboneClassifier(nn.Module):
+    """A named timm backbone (zoo.nn.timm_backbone) with the same dropout + linear head as DigitCNN,
+    and the same parts: `features` (one vector per image) and `head`."""
+
+    def __init__(self, backbone: str, image_size: int, num_classes: int = 10, dropout: float = 0.3):
+        super().__init__()
+        from zoo.nn import timm_backbone
+
+        self.features, width = timm_backbone(backbone, image_size)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from plugins.digit_classifier.model import DigitCNN
+from plugins.digit_classifier.model import BackboneClassifier, DigitCNN
 from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, LabelledDigits, labelled_digits
 from zoo.interfaces import BenchmarkSpec, Classifier, TrainStep
@@ -24,7 +24,9 @@ class DigitClassifier(Classifier):
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         m = self.config.model
-        return {"net": DigitCNN(m.width, m.num_classes, m.dropout)}
+        if m.backbone == "cnn":
+            return {"net": DigitCNN(m.width, m.num_classes, m.dropout)}
+        return {"net": BackboneClassifier(m.backbone, self.config.data.image_size, m.num_classes, m.dropout)}
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         o = self.config.optim
