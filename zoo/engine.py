@@ -77,7 +77,8 @@ def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, micro_batch, rank]).generate_state(1)[0])
 
 
-def validate_train_config(config: Config) -> None:
+def validate_train_config(config: Config) -> list[str]:
+    """Check the train.* keys; return the trackers train.log_with names (a ConfigError says what is wrong)."""
     t = config.train
     if t.mixed_precision not in MIXED_PRECISION:
         raise ConfigError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, got '{t.mixed_precision}'")

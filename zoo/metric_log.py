@@ -16,6 +16,9 @@ import torch
 
 from zoo.files import write_text_atomic
 
+# What MetricLog itself adds to a row, beside the values the plugin logged: its step, speed and clock.
+LOOP_KEYS = ("step", "images_per_s", "data_share", "elapsed_s")
+
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """The rows of a run's metrics.jsonl (what MetricLog wrote), oldest first."""

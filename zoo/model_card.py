@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
-from zoo import runs
+from zoo import checkpoints, runs
 from zoo.config import Config
 from zoo.files import write_text_atomic
-from zoo.metric_log import read_metrics
+from zoo.metric_log import LOOP_KEYS, read_metrics
 from zoo.registry import PluginSpec
 
 CARD, GRID = "README.md", "samples.png"
@@ -41,16 +41,17 @@ def _evaluation_scores(run_dir: Path) -> tuple[int | None, dict]:
     except (OSError, ValueError):
         return None, {}
     for row in reversed(rows):
-        scores = {k: v for k, v in row.items() if k not in runs.SPEED_KEYS and v is not None}
+        scores = {k: v for k, v in row.items() if k not in LOOP_KEYS and v is not None}
         if scores:
             return row["step"], scores
     return None, {}
 
 
-def _preview(run_dir: Path, step: int) -> Path | None:
-    grids = sorted((run_dir / "samples").glob("step_*.png"))
-    at_or_before = [g for g in grids if int(g.stem.split("_")[1]) <= step]
-    return (at_or_before or [None])[-1]
+def _preview(run_dir: Path, step: int) -> tuple[int, Path] | None:
+    """(step, path) of the newest preview grid (samples/step_000500.png) at or before `step`."""
+    grids = sorted((checkpoints.step_of(Path(g.stem)), g) for g in (run_dir / "samples").glob(f"{checkpoints.PREFIX}*.png"))
+    at_or_before = [grid for grid in grids if grid[0] <= step]
+    return at_or_before[-1] if at_or_before else None
 
 
 def _figure(value) -> str:
@@ -115,9 +116,10 @@ def write_card(folder: Path, run_dir: Path, spec: PluginSpec, config: Config, me
     lines += [f"zoo inspect ./{folder.name}      # this card and the file's metadata", "```", ""]
     preview = _preview(run_dir, step)
     if preview is not None:
-        shutil.copyfile(preview, folder / GRID)
+        preview_step, grid = preview
+        shutil.copyfile(grid, folder / GRID)
         lines += ["## Samples", "", f"![samples]({GRID})", "",
-                  f"The run's preview at step {preview.stem.split('_')[1].lstrip('0') or '0'}, drawn with seed {t.seed} "
+                  f"The run's preview at step {preview_step}, drawn with seed {t.seed} "
                   "by the weights the run sampled with.", ""]
     write_text_atomic(folder / CARD, "\n".join(lines))
     return folder / CARD

@@ -8,11 +8,9 @@ from typing import Sequence
 
 from zoo.errors import ZooError
 from zoo.files import atomic_write
-from zoo.metric_log import read_metrics
+from zoo.metric_log import LOOP_KEYS, read_metrics
 
-# Logged for every run, about speed rather than the model: plotted only when asked for by name.
-NOT_BY_DEFAULT = ("images_per_s", "data_share")
-AXES = ("step", "elapsed_s")
+AXES = ("step", "elapsed_s")  # the x axes; the loop's other keys (speed) are plotted only when named
 
 
 def logged_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[dict]]:
@@ -58,7 +56,7 @@ def plot(run_dirs: Sequence[str | Path], metrics: Sequence[str], out: str | Path
     unknown = [m for m in metrics if m not in available]
     if unknown:
         raise ZooError(f"no run logged {', '.join(unknown)}; metrics there: {', '.join(available) or 'none yet'}")
-    metrics = list(metrics) or [m for m in available if m not in NOT_BY_DEFAULT]
+    metrics = list(metrics) or [m for m in available if m not in LOOP_KEYS]
     if not metrics:
         raise ZooError(f"the runs have logged no metrics yet; metrics there: {', '.join(available) or 'none'}")
     timed = any(curves(runs, m, "elapsed_s") for m in metrics)

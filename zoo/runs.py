@@ -17,12 +17,10 @@ from pathlib import Path
 from zoo import checkpoints, run_folders
 from zoo.config import PLUGIN_KEY, read_yaml
 from zoo.files import write_text_atomic
-from zoo.metric_log import read_metrics
+from zoo.metric_log import LOOP_KEYS, read_metrics
 
 STATUS = "status.json"
 STATES = ("running", "finished", "stopped", "non-finite", "failed")
-# Logged values that describe speed, not the model: left out of the table's metrics column.
-SPEED_KEYS = ("step", "images_per_s", "data_share", "elapsed_s")
 
 
 def write_status(run_dir: Path, state: str, **fields) -> None:
@@ -87,7 +85,7 @@ def run_row(run_dir: Path) -> dict:
         "steps": planned,
         "status": state,
         "message": status.get("message"),
-        "metrics": {k: v for k, v in latest.items() if k not in SPEED_KEYS},
+        "metrics": {k: v for k, v in latest.items() if k not in LOOP_KEYS},
         "wall_s": status.get("elapsed_s", latest.get("elapsed_s")),
         "device": status.get("device"),
         "checkpoint": found[-1].name if found else None,

@@ -22,9 +22,8 @@ import numpy as np
 
 from zoo.errors import ConfigError, ZooWarning
 
-TRACKERS = ("tensorboard", "wandb", "mlflow", "aim")
+TRACKERS = ("tensorboard", "wandb", "mlflow", "aim")  # each also the name of its pip package
 CHOICES = ("none", *TRACKERS, "all")
-PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "aim": "aim"}
 # Trackers whose default set-up talks to a server, and how a user makes them log locally instead.
 SERVERS = {"wandb": ("api.wandb.ai", 443, "set WANDB_MODE=offline to log into the run folder (upload later with `wandb sync`)")}
 
@@ -63,8 +62,8 @@ def chosen(log_with: str) -> list[str]:
         return []
     if log_with != "all":
         if not installed(log_with):
-            raise ConfigError(f"train.log_with={log_with} needs the {PACKAGES[log_with]} package: "
-                              f"pip install {PACKAGES[log_with]} (or set train.log_with=none)")
+            raise ConfigError(f"train.log_with={log_with} needs the {log_with} package: "
+                              f"pip install {log_with} (or set train.log_with=none)")
         if problem := network_problem(log_with):
             raise ConfigError(problem)
         return [log_with]

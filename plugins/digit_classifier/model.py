@@ -1,9 +1,12 @@
-"""A small VGG-style CNN for 28x28 colour digits: three conv stages, global average pooling."""
+"""The digit classifier's networks: a small VGG-style CNN for 28x28 colour digits (three conv stages,
+global average pooling), or a timm backbone by name with the same head."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from zoo.nn import timm_backbone
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -32,8 +35,6 @@ class BackboneClassifier(nn.Module):
 
     def __init__(self, backbone: str, image_size: int, num_classes: int = 10, dropout: float = 0.3):
         super().__init__()
-        from zoo.nn import timm_backbone
-
         self.features, width = timm_backbone(backbone, image_size)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_classes))
 
