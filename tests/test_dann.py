@@ -99,6 +99,50 @@ def test_dann_uses_the_target_images(digit_root, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a) == same, mode
 
 
+class RecordedStep:
+    """A TrainStep stand-in: the loss handed to optimize, at a chosen step index."""
+
+    def __init__(self, index):
+        self.index, self.losses = index, []
+
+    def optimize(self, name, loss):
+        self.losses.append(loss)
+
+
+def dann_batch(n=16, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return {"image": torch.rand(n, 3, 28, 28, generator=gen) * 2 - 1, "label": torch.randint(0, 10, (n,), generator=gen),
+            "target_image": torch.rand(n, 3, 28, 28, generator=gen) * 2 - 1}
+
+
+def test_entropy_term_is_the_entropy_of_the_target_predictions(digit_root):
+    plugin = Registry.discover().get("dann").build(
+        dann_config(digit_root, "train.steps=100", "dann.entropy=0.5", "augment.enabled=false"))
+    for module in plugin.modules.values():
+        module.eval()  # deterministic forward passes, so the term can be recomputed here
+    batch, step = dann_batch(), RecordedStep(index=30)
+    logs = plugin.training_step(batch, step)
+    with torch.no_grad():
+        probs = plugin.modules["classifier"](plugin.modules["features"](batch["target_image"])).softmax(1)
+    entropy = -(probs * probs.log()).sum(1).mean()
+    assert logs["target_entropy"].item() == pytest.approx(entropy.item(), rel=1e-4)
+    expected = logs["loss_class"] + logs["loss_domain"] + 0.5 * ganin_lambda(0.3) * entropy
+    assert step.losses[0].item() == pytest.approx(expected.item(), rel=1e-4)
+    off = Registry.discover().get("dann").build(dann_config(digit_root, "train.steps=100", "augment.enabled=false"))
+    assert "target_entropy" not in off.training_step(batch, RecordedStep(index=30))
+
+
+def test_augment_target_transforms_the_target_images_too(digit_root):
+    seen = []
+    for flag in ("false", "true"):
+        plugin = Registry.discover().get("dann").build(dann_config(digit_root, f"dann.augment_target={flag}"))
+        plugin.modules["features"].register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+        batch = dann_batch()
+        plugin.training_step(batch, RecordedStep(index=0))
+        target_half = seen[-1][len(batch["image"]):]
+        assert torch.equal(target_half, batch["target_image"]) == (flag == "false"), flag
+
+
 def test_run_export_predict_and_eval_through_the_cli(digit_root, tmp_path):
     run, weights = tmp_path / "run", tmp_path / "dann.safetensors"
     train(run, digit_root, 4, "--set", "train.sample_every=2")
@@ -132,7 +176,7 @@ def test_clear_errors(digit_root, tmp_path):
     assert result.exit_code == 1 and "--predictions and --labels" in result.output
 
 
-def test_benchmark_writes_the_hw2_table_and_says_what_is_missing(digit_root, tmp_path, monkeypatch):
+def test_benchmark_writes_the_hw2_table_over_seeds_and_says_what_is_missing(digit_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = zoo("benchmark", "dann", "--study", "--data-root", digit_root, "--steps", 2, "--out", tmp_path / "results")
     assert result.exit_code == 0, result.output
@@ -140,16 +184,41 @@ def test_benchmark_writes_the_hw2_table_and_says_what_is_missing(digit_root, tmp
     cells = report["cells"]
     (runs,) = (tmp_path / "runs" / "benchmark").glob("dann-*")
     for mode, run in (("source_only", "source_only"), ("dann", "dann-usps"), ("target_only", "target_only-usps")):
-        # Each cell is its run's accuracy on usps/val, counted here from the saved weights' own predictions.
-        _, adapter, _ = load_model(runs / run / "model.safetensors", Registry.discover(), expected_plugin="dann")
-        val = load_domain(str(digit_root), "usps", "val", adapter.config.data.image_size)
-        right = (adapter.predict(uint8_to_model_range(val.images)) == val.labels).sum().item()
-        assert cells[mode]["usps"]["accuracy"] == round(right / len(val), 4) and cells[mode]["usps"]["count"] == len(val)
+        # Each seed's figure is its run's accuracy on usps/val, counted here from the saved weights'
+        # own predictions; the cell is their mean and sample standard deviation.
+        accuracies = []
+        for seed in (0, 1, 2):
+            _, adapter, _ = load_model(runs / f"{run}-seed{seed}" / "model.safetensors", Registry.discover(), expected_plugin="dann")
+            assert adapter.config.train.seed == seed
+            val = load_domain(str(digit_root), "usps", "val", adapter.config.data.image_size)
+            accuracies.append(round((adapter.predict(uint8_to_model_range(val.images)) == val.labels).sum().item() / len(val), 4))
+        cell = cells[mode]["usps"]
+        assert [cell["seeds"][str(s)] for s in (0, 1, 2)] == accuracies and cell["count"] == len(val)
+        assert cell["accuracy"] == pytest.approx(sum(accuracies) / 3, abs=1e-4)
+        assert cell["std"] == pytest.approx(torch.tensor(accuracies).std().item(), abs=1e-4)
         assert cells[mode]["svhn"] == {"accuracy": None, "note": f"not available: no data (svhn not under {digit_root})"}
+    # The USPS DANN runs take plugins/dann/usps.yaml; source-only (shared by every target) does not.
+    _, usps_dann, _ = load_model(runs / "dann-usps-seed0" / "model.safetensors", Registry.discover(), expected_plugin="dann")
+    _, source_only, _ = load_model(runs / "source_only-seed0" / "model.safetensors", Registry.discover(), expected_plugin="dann")
+    assert usps_dann.config.dann.entropy > 0 and source_only.config.dann.entropy == 0
+    assert report["dann"]["usps"] == usps_dann.config.dann.to_dict()
     table = next((tmp_path / "results").glob("dann-*.md")).read_text()
-    assert "| Adaptation (DANN) |" in table and "not available: no data" in table
-    assert len(list((tmp_path / "results").glob("*tsne-usps-*.png"))) == 2
+    assert "| Adaptation (DANN) |" in table and "not available: no data" in table and "| DANN above source-only? |" in table
+    assert "| Adaptation (DANN), seed 2 |" in table
+    assert len(list((tmp_path / "results").glob("*tsne-usps-*.png"))) == 2  # seed 0's pictures only
     # A second call reuses the finished runs instead of training again.
     again = zoo("benchmark", "dann", "--study", "--data-root", digit_root, "--steps", 2, "--out", tmp_path / "results")
     assert again.exit_code == 0 and "run folder" not in again.output  # nothing trained again
     assert json.loads(next((tmp_path / "results").glob("dann-*.json")).read_text())["cells"] == cells
+
+
+def test_adaptation_verdict_weighs_the_gap_against_the_spread():
+    from plugins.dann.benchmark import adapts, spread
+
+    assert spread([0.90, 0.92, 0.94]) == {"accuracy": 0.92, "std": 0.02}
+    assert spread([0.9]) == {"accuracy": 0.9, "std": None}
+    source_only = {"accuracy": 0.93, "std": 0.005}
+    assert adapts({"accuracy": 0.95, "std": 0.005}, source_only) == "+2.0 points: yes"
+    assert adapts({"accuracy": 0.935, "std": 0.005}, source_only) == "+0.5 points: within the spread"
+    assert adapts({"accuracy": 0.90, "std": 0.01}, source_only) == "-3.0 points: no"
+    assert adapts({"accuracy": None}, source_only) == ""

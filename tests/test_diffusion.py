@@ -102,6 +102,44 @@ def test_preconditioned_eps_is_almost_x_t_at_high_noise_even_untrained():
     assert torch.equal(raw.eps(raw.modules["unet"], x, t, y), raw.modules["unet"](x, t, y))
 
 
+def test_min_snr_weights_are_min_snr_gamma_over_snr():
+    schedule = LinearSchedule()
+    t = torch.tensor([0, 50, 200, 999])
+    abar = schedule.alphas_cumprod[t].double()
+    snr = abar / (1 - abar)
+    expected = torch.minimum(snr, torch.full_like(snr, 5.0)) / snr
+    weights = schedule.min_snr_weight(t, 5.0)
+    assert torch.allclose(weights.double(), expected, rtol=1e-5)
+    assert weights[0] < 0.01 and weights[-1] == 1.0  # low noise is down-weighted, high noise keeps 1
+    assert torch.equal(schedule.min_snr_weight(t, 0.0), torch.ones(4))
+
+
+def test_training_loss_carries_the_min_snr_weights():
+    """With a network that predicts zeros, the loss is the weighted mean of each image's noise power."""
+    plugin = tiny_plugin("diffusion.snr_gamma=5", "diffusion.preconditioning=false")
+
+    class Zeros(torch.nn.Module):
+        def forward(self, x, t, labels):
+            return x * 0
+
+    plugin.modules["unet"] = Zeros()
+    losses = []
+
+    class Step:
+        def optimize(self, name, loss):
+            losses.append(loss)
+
+    batch = {"image": torch.zeros(64, 3, 4, 4), "label": torch.zeros(64, dtype=torch.long)}
+    torch.manual_seed(3)
+    plugin.training_step(batch, Step())
+    torch.manual_seed(3)  # the same draws: t first, then the noise
+    t = torch.randint(0, 1000, (64,))
+    noise = torch.randn(64, 3, 4, 4)
+    expected = (plugin.schedule.min_snr_weight(t, 5.0) * noise.pow(2).flatten(1).mean(1)).mean()
+    assert losses[0].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert losses[0].item() < 0.97 * noise.pow(2).mean().item()  # really weighted: below the plain MSE
+
+
 def test_bad_schedules_and_steps_are_refused():
     from zoo.errors import ConfigError
 
@@ -113,6 +151,8 @@ def test_bad_schedules_and_steps_are_refused():
         make_scheduler("reference", LinearSchedule()).set_timesteps(50)
     with pytest.raises(ConfigError, match="--steps must be between 1 and 1000"):
         tiny_plugin().sampling_defaults("ddim", 0, None)
+    with pytest.raises(ConfigError, match="snr_gamma must be 0"):
+        tiny_plugin("diffusion.snr_gamma=-1")
 
 
 def test_trajectory_times():

@@ -100,24 +100,37 @@ class DANN(Adapter):
         images, labels = self.augment(batch["image"]), batch["label"]
         logs = {}
         if self.config.mode == "dann":
-            # Source and target pass through the extractor together, so BatchNorm normalises both
-            # domains with the same statistics, as it will at test time.
+            d = self.config.dann
             target = batch["target_image"]
+            if d.augment_target:  # else the discriminator can tell the domains apart by the augmentation alone
+                target = self.augment(target)
+            # Source and target pass through the networks together, so BatchNorm normalises both
+            # domains with the same statistics, as it will at test time.
             both = features(torch.cat([images, target]))
-            source_features = both[: len(images)]
             progress = step.index / self.config.train.steps
-            lambda_ = ganin_lambda(progress, self.config.dann.gamma)
-            domain_logits = self.modules["domain"](reverse_gradient(both, lambda_))
+            lambda_ = ganin_lambda(progress, d.gamma)
+            domain_logits = self.modules["domain"](reverse_gradient(both, lambda_ * d.weight))
             domain_labels = torch.cat([torch.zeros(len(images)), torch.ones(len(target))]).long().to(images.device)
             domain_loss = F.cross_entropy(domain_logits, domain_labels)
+            extra = domain_loss
+            if d.entropy > 0:
+                # Conditional entropy of the target predictions (Grandvalet & Bengio 2004, as in DIRT-T's
+                # VADA): pushes the class boundaries out of dense target regions. No target label is used.
+                all_logits = classifier(both)
+                logits = all_logits[: len(images)]
+                target_probs = all_logits[len(images):].float().softmax(1)
+                entropy = -(target_probs * target_probs.clamp_min(1e-8).log()).sum(1).mean()
+                extra = extra + d.entropy * lambda_ * entropy
+                logs["target_entropy"] = entropy.detach()
+            else:
+                logits = classifier(both[: len(images)])
             logs["loss_domain"] = domain_loss.detach()
             logs["lambda"] = lambda_
         else:
-            source_features = features(images)
-            domain_loss = 0.0
-        logits = classifier(source_features)
+            logits = classifier(features(images))
+            extra = 0.0
         class_loss = F.cross_entropy(logits, labels)
-        step.optimize("all", class_loss + domain_loss)
+        step.optimize("all", class_loss + extra)
         logs["loss_class"] = class_loss.detach()
         logs["train_acc"] = (logits.argmax(1) == labels).float().mean().detach()
         return logs
