@@ -386,7 +386,7 @@ def test_digit_scorer_reads_labels_from_names_resizes_and_measures_distance(tmp_
     assert scorer.frechet_distance(images * 0.5) > 0.01  # dimmer digits are further from the real ones
 
 
-def test_benchmark_table(digit_root, tmp_path, monkeypatch):
+def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
     import json
 
     from plugins.ddpm_unet import benchmark
@@ -394,8 +394,10 @@ def test_benchmark_table(digit_root, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny = [o for o in TINY if o != "--set"] + ["diffusion.timesteps=20"]
     monkeypatch.setattr(benchmark, "DDPM_OVERRIDES", tuple(tiny))
+    monkeypatch.setattr(benchmark, "SECOND_EVALUATOR", "resnet10t")
     monkeypatch.setattr(benchmark, "SETTINGS", (("ddpm", 20, None), ("dpm", 5, None), ("dpm", 3, 1.0)))
-    monkeypatch.setattr(benchmark, "QUICK", {"ddpm_steps": 2, "classifier_steps": 2, "per_class": 2})
+    monkeypatch.setattr(benchmark, "QUICK", {"train_steps": 4, "eval_every": 2, "classifier_steps": 2, "per_class": 2,
+                                             "curve_per_class": 1})
     monkeypatch.setattr(benchmark, "DDPM_PER_CLASS_ON_CPU", 1)
     result = zoo("benchmark", "ddpm_unet", "--study", "--data-root", digit_root / "mnistm", "--quick", "--out", tmp_path / "results")
     assert result.exit_code == 0, result.output
@@ -403,22 +405,38 @@ def test_benchmark_table(digit_root, tmp_path, monkeypatch):
     ddpm, dpm5, dpm3 = report["rows"]
     assert ddpm["images"] == 10 and dpm5["images"] == 20  # the full-length sampler uses fewer images on a CPU
     assert ddpm["network_evaluations_per_image"] == 40 and dpm3["network_evaluations_per_image"] == 3
-    # Every accuracy is recounted here, from the evaluator's weights and the samples the study kept.
-    from zoo.data.digits import labelled_digits
-    from zoo.metrics.accuracy import domain_accuracy
-    from zoo.metrics.digits import DigitScorer
-    from zoo.exports import load_model
-
+    # Both arms were trained as configured, and differ only in Min-SNR-gamma.
     runs = tmp_path / "runs" / "benchmark"
-    _, evaluator, _ = load_model(runs / "evaluator-mnistm-2steps" / "model.safetensors", Registry.discover())
     (study,) = runs.glob("ddpm_unet-*-quick")
+    from zoo.config import read_yaml
+
+    gammas = {arm: read_yaml(study / arm / "config.yaml")["diffusion"]["snr_gamma"] for arm in report["arms"]}
+    assert gammas == {"eps": 0.0, "min-snr-5": 5}
+    assert all(arm["threads"] == torch.get_num_threads() for arm in report["arms"].values())
+    # A curve point per kept checkpoint; every accuracy is recounted here from the evaluators' weights.
+    from zoo.exports import load_model
+    from zoo.metrics.digits import DigitScorer
+
+    evaluators = {}
+    for folder, backbone in (("evaluator-mnistm-2steps", "cnn"), ("evaluator-mnistm-2steps-resnet10t", "resnet10t")):
+        evaluators[backbone] = DigitScorer(load_model(runs / folder / "model.safetensors", Registry.discover())[1])
+    assert [e["backbone"] for e in report["evaluators"]] == ["cnn", "resnet10t"]
+    for arm in report["arms"].values():
+        assert [p["step"] for p in arm["curve"]] == [2, 4]
+        assert all(p["minutes"] is not None for p in arm["curve"])
     for row in report["rows"]:
-        folder = study / f"samples-{row['scheduler']}-{row['steps']}-g{row['guidance']:g}"
-        assert row["accuracy"] == round(DigitScorer(evaluator).folder_accuracy(folder)["accuracy"], 4)
-    real = labelled_digits(str(digit_root / "mnistm"), "val", 28)
-    assert report["evaluator_real_accuracy"] == round(domain_accuracy(evaluator, real), 4)
-    assert "mnistm/val: 40 images" in report["evaluator_real_data"]
-    table = next((tmp_path / "results").glob("ddpm_unet-*-quick.md")).read_text()
-    assert "| dpm | 3 | 1 | 3 | 20 |" in table and "(extrapolated)" in table
-    assert len(list((tmp_path / "results").glob("*-grid-*.png"))) == 3  # one per sampler setting
-    assert len(list((tmp_path / "results").glob("*-trajectory-ddpm.png"))) == 1
+        folder = study / report["best_arm"] / f"samples-{row['scheduler']}-{row['steps']}-g{row['guidance']:g}"
+        assert row["accuracy"] == {b: round(s.folder_accuracy(folder)["accuracy"], 4) for b, s in evaluators.items()}
+    markdown = next((tmp_path / "results").glob("ddpm_unet-*-quick.md")).read_text()
+    assert "95% on both evaluators" in markdown and "| cnn | resnet10t |" in markdown
+
+
+def test_first_reaching_needs_every_evaluator():
+    from plugins.ddpm_unet.benchmark import first_reaching
+
+    curve = [{"step": 500, "minutes": 8.0, "accuracy": {"cnn": 0.96, "resnet18": 0.90}},
+             {"step": 1000, "minutes": 16.0, "accuracy": {"cnn": 0.97, "resnet18": 0.955}},
+             {"step": 1500, "minutes": 24.0, "accuracy": {"cnn": 0.99, "resnet18": 0.985}}]
+    assert first_reaching(curve, 0.95) == {"step": 1000, "minutes": 16.0}
+    assert first_reaching(curve, 0.98) == {"step": 1500, "minutes": 24.0}
+    assert first_reaching(curve, 0.99) is None

@@ -150,8 +150,9 @@ class Trainer:
 
         log = self.log = MetricLog(self.run_dir / "metrics.jsonl", acc.is_main_process, truncate_after=self.step)
         tracking.start(acc, f"zoo-{self.spec.name}", self.config.to_dict(), dump(self.config, self.spec.name))
+        # Threads, because a CPU run's wall times depend on them as much as on the device.
         self.status = {"steps": t.steps, "device": str(acc.device), "processes": acc.num_processes,
-                       "mixed_precision": t.mixed_precision, "seed": t.seed}
+                       "threads": torch.get_num_threads(), "mixed_precision": t.mixed_precision, "seed": t.seed}
         self._set_status("running", message=None)
         watch = NonFiniteWatch()
         images_per_step = t.batch_size * t.grad_accum * acc.num_processes

@@ -22,17 +22,20 @@ EVALUATOR = "digit_classifier"
 EVALUATOR_STEPS = {"quick": 150, "full": 1500}  # the evaluator's training length in a quick / a full benchmark
 
 
-def trained_evaluator(data: str, steps: int, runs: Path) -> tuple[Classifier, dict]:
+def trained_evaluator(data: str, steps: int, runs: Path, backbone: str | None = None) -> tuple[Classifier, dict]:
     """The evaluator trained on the labelled digits `data` (one HW2 domain folder; "" for the embedded
-    digits) for `steps`, cached in `runs`; and {file, steps, data (its held-out split), real_accuracy
-    (on that split), train_wall_s}."""
+    digits) for `steps`, cached in `runs`, with its default network or `backbone` (model.backbone, e.g. a
+    timm name, for a second opinion from a different architecture); and {file, backbone, steps, data (its
+    held-out split), real_accuracy (on that split), train_wall_s}."""
     from zoo.bench.common import trained_model  # training lives above the metrics
     from zoo.metrics.accuracy import domain_accuracy
 
-    run_dir = runs / f"evaluator-{Path(data).name or 'embedded'}-{steps}steps"
-    evaluator, wall = trained_model(EVALUATOR, run_dir, [f"data.root={data}", f"train.steps={steps}", "train.sample_every=0"])
+    run_dir = runs / f"evaluator-{Path(data).name or 'embedded'}-{steps}steps{f'-{backbone}' if backbone else ''}"
+    overrides = [f"data.root={data}", f"train.steps={steps}", "train.sample_every=0"]
+    evaluator, wall = trained_model(EVALUATOR, run_dir, overrides + ([f"model.backbone={backbone}"] if backbone else []))
     held_out = labelled_digits(data, "val", evaluator.config.data.image_size)
-    return evaluator, {"file": str(run_dir / "model.safetensors"), "steps": steps, "data": held_out.describe(),
+    return evaluator, {"file": str(run_dir / "model.safetensors"), "backbone": evaluator.config.model.backbone,
+                       "steps": steps, "data": held_out.describe(),
                        "real_accuracy": domain_accuracy(evaluator, held_out), "train_wall_s": wall and round(wall, 1)}
 
 
