@@ -92,7 +92,8 @@ def write_card(folder: Path, run_dir: Path, spec: PluginSpec, config: Config, me
              f"- Data: {', '.join(_datasets(config))}.",
              f"- Steps: {step} of {t.steps} planned, batch {t.batch_size} x {t.grad_accum} (grad accumulation) x "
              f"{status.get('processes', 1)} process(es), seed {t.seed}, mixed precision {t.mixed_precision}.",
-             f"- Wall time: {_minutes(status.get('elapsed_s'))} of training on {status.get('device', 'a device not recorded')}; "
+             f"- Wall time: {_minutes(status.get('elapsed_s'))} of training on {status.get('device', 'a device not recorded')}"
+             + (f" ({status['threads']} threads)" if status.get("threads") and status.get("device") == "cpu" else "") + "; "
              f"the run ended as: {status.get('status', 'not recorded')}.", "",
              "## Figures", ""]
     if benchmark.get("quality"):
