@@ -175,6 +175,11 @@ def guided_eps(eps_model, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
     return unconditional_eps + guidance * (conditional - unconditional_eps)
 
 
+def network_evaluations_per_step(guidance: float) -> int:
+    """UNet passes per image and sampling step under guided_eps: one at weight 0 or 1, else two."""
+    return 1 if guidance in (0.0, 1.0) else 2
+
+
 def trajectory_times(total: int, frames: int = 6) -> list[int]:
     """Noise levels to show in a reverse-process strip: T, ..., 0 evenly (1000, 800, ..., 0)."""
     return [round(total * (1 - i / (frames - 1))) for i in range(frames)]

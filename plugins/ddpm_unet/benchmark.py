@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from zoo.bench.common import device_name, environment, stamp, trained_model, write_report
+from zoo.diffusion import network_evaluations_per_step
 from zoo.errors import ZooError
 from zoo.metric_log import read_metrics
 from zoo.metrics.digits import EVALUATOR_STEPS, DigitScorer, trained_evaluator
@@ -36,6 +37,7 @@ ARMS = (("eps", ()), ("min-snr-5", ("diffusion.snr_gamma=5",)))  # (name, config
 SECOND_EVALUATOR, SECOND_EVALUATOR_STEPS = "resnet10t", 800
 THRESHOLDS = (0.95, 0.98)
 TRAIN_STEPS, EVAL_EVERY, CURVE_PER_CLASS = 3000, 500, 20
+CURVE_SCHEDULER, CURVE_STEPS = "dpm", 10  # how each checkpoint is sampled for the training curves
 # (scheduler, steps, guidance or None for the plugin's default 2)
 SETTINGS = (("dpm", 1, None), ("dpm", 2, None), ("dpm", 4, None), ("dpm", 10, None), ("dpm", 25, None),
             ("dpm", 10, 1.0), ("dpm", 10, 4.0), ("ddpm", 1000, None))
@@ -84,7 +86,7 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
     sampler = samplers[best]
     report = {
         "benchmark": "ddpm_unet", **environment(), "data_root": str(root), "seed": 0, "evaluators": evaluators,
-        "arms": arms, "best_arm": best, "curve_sampler": {"scheduler": "dpm", "steps": 10, "guidance": sampler.config.sample.guidance,
+        "arms": arms, "best_arm": best, "curve_sampler": {"scheduler": CURVE_SCHEDULER, "steps": CURVE_STEPS, "guidance": sampler.config.sample.guidance,
                                                           "per_class": curve_per_class},
         "batch_size": sampler.config.train.batch_size, "model_channels": list(sampler.config.model.channels),
         "ddpm_parameters": sum(p.numel() for p in sampler.modules["unet"].parameters()),
@@ -95,7 +97,7 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
 
 def training_curve(run_dir: Path, scorers: dict[str, DigitScorer], per_class: int) -> list[dict]:
     """[{step, minutes, accuracy: {evaluator: share}}] for each kept checkpoint of a finished run, from
-    samples of its EMA weights (DPM-Solver 10 steps, the run's guidance, seed 0)."""
+    samples of its EMA weights (CURVE_SCHEDULER in CURVE_STEPS steps, the run's guidance, seed 0)."""
     from zoo import checkpoints
     from zoo.exports import export_run, load_model
     from zoo.registry import Registry
@@ -111,7 +113,7 @@ def training_curve(run_dir: Path, scorers: dict[str, DigitScorer], per_class: in
         _, sampler, _ = load_model(weights, registry, expected_plugin="ddpm_unet")
         sampler.to(device_name())
         labels = torch.arange(sampler.num_classes).repeat_interleave(per_class)
-        images = sampler.sample(labels, seed=0, scheduler="dpm", steps=10)
+        images = sampler.sample(labels, seed=0, scheduler=CURVE_SCHEDULER, steps=CURVE_STEPS)
         accuracy = {name: round(scorer.accuracy(images, labels)["accuracy"], 4) for name, scorer in scorers.items()}
         curve.append({"step": step, "minutes": round(minutes[step], 1) if step in minutes else None, "accuracy": accuracy})
         print(f"{run_dir.name} step {step}: " + ", ".join(f"{k} {v:.1%}" for k, v in accuracy.items()), flush=True)
@@ -147,7 +149,7 @@ def sampling_rows(sampler, scorers: dict[str, DigitScorer], per_class: int, run_
             "accuracy": {evaluator: round(s["accuracy"], 4) for evaluator, s in scores.items()},
             "per_digit": {evaluator: {d: round(a, 3) for d, a in s["per_digit"].items()} for evaluator, s in scores.items()},
             "wall_s": round(seconds, 1), "wall_s_per_1000": round(seconds * 1000 / len(labels), 1),
-            "extrapolated": len(labels) != 1000, "network_evaluations_per_image": sample_steps * (1 if guidance in (0.0, 1.0) else 2),
+            "extrapolated": len(labels) != 1000, "network_evaluations_per_image": sample_steps * network_evaluations_per_step(guidance),
         })
         print(f"{kind} {sample_steps} steps, guidance {guidance:g}, {len(labels)} images in {seconds:.0f}s: "
               + ", ".join(f"{k} {s['accuracy']:.2%}" for k, s in scores.items()), flush=True)
