@@ -1,5 +1,6 @@
 import pytest
 
+from conftest import PROJECT_ROOT
 from zoo.config import dump, plugin_defaults, read_yaml, resolve
 from zoo.errors import ConfigError
 from zoo.registry import Registry
@@ -67,3 +68,13 @@ def test_bad_yaml_file_is_a_clear_error(tmp_path):
         read_yaml(path)
     with pytest.raises(ConfigError, match="not found"):
         read_yaml(tmp_path / "missing.yaml")
+
+
+def test_every_config_file_a_plugin_ships_names_only_keys_it_knows():
+    # plugins/dann/svhn.yaml and the like are read only when a user or a study passes them: a typo in
+    # one (augment_targt) would surface as a failed run hours into `zoo benchmark dann --study`.
+    registry = Registry.discover()
+    shipped = [path for path in sorted((PROJECT_ROOT / "plugins").glob("*/*.yaml")) if path.parent.name in registry.names()]
+    assert any(path.name == "svhn.yaml" for path in shipped)
+    for path in shipped:
+        registry.get(path.parent.name).config([read_yaml(path)])  # raises ConfigError on an unknown key

@@ -93,6 +93,19 @@ def test_preconditioning_is_the_least_squares_skip():
         assert c_out.item() == pytest.approx((eps - c_skip * x_t).std().item(), rel=0.02)
 
 
+
+def test_preconditioning_with_unit_sigma_data_makes_the_network_predict_v():
+    # What the README promises: with diffusion.sigma_data=1 the network's target is v (Salimans & Ho 2022).
+    schedule = LinearSchedule()
+    gen = torch.Generator().manual_seed(0)
+    x0, eps = torch.randn(4, 3, 8, 8, generator=gen), torch.randn(4, 3, 8, 8, generator=gen)
+    t = torch.tensor([0, 250, 600, 999])
+    x_t = schedule.q_sample(x0, t, eps)
+    c_skip, c_out = schedule.eps_preconditioning(t, 1.0, x_t)
+    abar = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
+    v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
+    assert torch.allclose((eps - c_skip * x_t) / c_out, v, atol=1e-4)  # float32: c_out(999) = 0.006
+
 def test_preconditioned_eps_is_almost_x_t_at_high_noise_even_untrained():
     plugin = tiny_plugin("diffusion.preconditioning=true")
     x, t, y = torch.randn(2, 3, 16, 16), torch.tensor([999, 999]), torch.tensor([1, 2])
