@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -237,6 +238,26 @@ def test_kill_9_loses_at_most_one_checkpoint_interval_and_resume_matches_an_unin
     assert losses[0] == losses[1]
     assert not list(checkpoints.folder(killed).glob(".*.partial"))  # the next save at that step cleared it
 
+
+
+def test_an_interrupt_mid_write_waits_until_the_file_is_whole(tmp_path):
+    # The CLI's Ctrl-C / SIGTERM handler, called as if the signal landed halfway through a write:
+    # the interrupt is held until the file is in place, then raised; outside a write it is immediate.
+    from zoo.files import atomic_write, interrupt_or_defer
+
+    def write_and_get_interrupted(tmp):
+        Path(tmp).write_text("first half")
+        interrupt_or_defer(signal.SIGTERM, None)
+        Path(tmp).write_text("first half, second half")
+
+    target = tmp_path / "out.txt"
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, write_and_get_interrupted)
+    assert target.read_text() == "first half, second half" and os.listdir(tmp_path) == ["out.txt"]
+    with pytest.raises(KeyboardInterrupt):
+        interrupt_or_defer(signal.SIGTERM, None)
+    atomic_write(target, lambda tmp: Path(tmp).write_text("again"))  # nothing left pending
+    assert target.read_text() == "again"
 
 def test_sigterm_during_sample_leaves_only_whole_images(tmp_path):
     train_tiny(tmp_path / "run", 1)

@@ -10,11 +10,41 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+# Ctrl-C / SIGTERM arrive as KeyboardInterrupt between any two bytecodes, so one landing between
+# mkstemp and the cleanup would strand a temporary file. `interrupt_or_defer` (the CLI's handler)
+# holds the interrupt while the main thread is inside atomic_write and raises it once the file is
+# whole or gone.
+_writing = 0
+_interrupted = False
+
+
+def interrupt_or_defer(signum, frame) -> None:
+    """Signal handler: KeyboardInterrupt now, or after the atomic_write in progress has finished."""
+    global _interrupted
+    if _writing:
+        _interrupted = True
+    else:
+        raise KeyboardInterrupt
 
 
 def atomic_write(path: Path, write) -> None:
     """Call write(tmp_path), then rename tmp_path to path (atomic on POSIX within a filesystem)."""
+    global _writing, _interrupted
+    main = threading.current_thread() is threading.main_thread()  # signal handlers run there only
+    _writing += main
+    try:
+        _write_via_temporary(path, write)
+    finally:
+        _writing -= main
+        if main and _interrupted and not _writing:
+            _interrupted = False
+            raise KeyboardInterrupt
+
+
+def _write_via_temporary(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

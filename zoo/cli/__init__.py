@@ -30,6 +30,7 @@ class ZooGroup(click.Group):
         import warnings
 
         from zoo.errors import ZooWarning, os_error_line
+        from zoo.files import interrupt_or_defer
 
         def show(message, category, filename, lineno, file=None, line=None):
             if issubclass(category, ZooWarning):
@@ -37,13 +38,12 @@ class ZooGroup(click.Group):
             else:
                 default_show(message, category, filename, lineno, file, line)
 
-        def terminate(signum, frame):
-            raise KeyboardInterrupt
-
         default_show = warnings.showwarning
         warnings.showwarning = show
         main_thread = threading.current_thread() is threading.main_thread()
-        default_term = signal.signal(signal.SIGTERM, terminate) if main_thread else None
+        # Ctrl-C and SIGTERM: KeyboardInterrupt, held back while a file is half-written (zoo.files).
+        stops = (signal.SIGINT, signal.SIGTERM)
+        defaults = {sig: signal.signal(sig, interrupt_or_defer) for sig in stops} if main_thread else {}
         try:
             return super().invoke(ctx)
         except BrokenPipeError:  # `zoo ... | head`: the reader has all it wanted
@@ -57,8 +57,8 @@ class ZooGroup(click.Group):
             raise click.ClickException(str(exc) if isinstance(exc, ZooError) else os_error_line(exc)) from None
         finally:
             warnings.showwarning = default_show
-            if main_thread:
-                signal.signal(signal.SIGTERM, default_term)
+            for sig, handler in defaults.items():
+                signal.signal(sig, handler)
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
