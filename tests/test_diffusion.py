@@ -93,7 +93,6 @@ def test_preconditioning_is_the_least_squares_skip():
         assert c_out.item() == pytest.approx((eps - c_skip * x_t).std().item(), rel=0.02)
 
 
-
 def test_preconditioning_with_unit_sigma_data_makes_the_network_predict_v():
     # What the README promises: with diffusion.sigma_data=1 the network's target is v (Salimans & Ho 2022).
     schedule = LinearSchedule()
@@ -105,6 +104,7 @@ def test_preconditioning_with_unit_sigma_data_makes_the_network_predict_v():
     abar = schedule.alphas_cumprod[t].view(-1, 1, 1, 1)
     v = abar.sqrt() * eps - (1 - abar).sqrt() * x0
     assert torch.allclose((eps - c_skip * x_t) / c_out, v, atol=1e-4)  # float32: c_out(999) = 0.006
+
 
 def test_preconditioned_eps_is_almost_x_t_at_high_noise_even_untrained():
     plugin = tiny_plugin("diffusion.preconditioning=true")

@@ -239,7 +239,6 @@ def test_kill_9_loses_at_most_one_checkpoint_interval_and_resume_matches_an_unin
     assert not list(checkpoints.folder(killed).glob(".*.partial"))  # the next save at that step cleared it
 
 
-
 def test_an_interrupt_mid_write_waits_until_the_file_is_whole(tmp_path):
     # The CLI's Ctrl-C / SIGTERM handler, called as if the signal landed halfway through a write:
     # the interrupt is held until the file is in place, then raised; outside a write it is immediate.
@@ -258,6 +257,28 @@ def test_an_interrupt_mid_write_waits_until_the_file_is_whole(tmp_path):
         interrupt_or_defer(signal.SIGTERM, None)
     atomic_write(target, lambda tmp: Path(tmp).write_text("again"))  # nothing left pending
     assert target.read_text() == "again"
+
+
+def test_training_abort_on_a_second_interrupt_also_waits_for_a_whole_file(tmp_path):
+    # The training loop's handler: the first Ctrl-C asks for a stop; the second aborts, through the
+    # same hold as the CLI's handler, so a status or metrics file being written is not left half-done.
+    from zoo.engine import StopRequest
+    from zoo.files import atomic_write
+
+    stop = StopRequest()
+
+    def write_and_get_interrupted_twice(tmp):
+        Path(tmp).write_text("first half")
+        stop._handle(signal.SIGINT, None)
+        stop._handle(signal.SIGINT, None)
+        Path(tmp).write_text("first half, second half")
+
+    target = tmp_path / "status.json"
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, write_and_get_interrupted_twice)
+    assert stop.requested
+    assert target.read_text() == "first half, second half" and os.listdir(tmp_path) == ["status.json"]
+
 
 def test_sigterm_during_sample_leaves_only_whole_images(tmp_path):
     train_tiny(tmp_path / "run", 1)

@@ -35,7 +35,7 @@ from zoo.data.pixels import to_model_range
 from zoo.data.sharding import ShardedEpochSampler
 from zoo.ema import EMA
 from zoo.errors import ConfigError, DataError, ZooError
-from zoo.files import write_text_atomic
+from zoo.files import interrupt_or_defer, write_text_atomic
 from zoo.interfaces import Plugin, TrainStep
 from zoo.metric_log import MetricLog, NonFiniteWatch, scalars
 from zoo.registry import PluginSpec
@@ -57,8 +57,9 @@ class StopRequest:
         self._previous = {}
 
     def _handle(self, signum, frame):
-        if self.requested:
-            raise KeyboardInterrupt
+        if self.requested:  # abort, but not halfway through a file (the CLI's own handler, zoo.files)
+            interrupt_or_defer(signum, frame)
+            return
         self.requested = True
         print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
 
