@@ -1,1 +1,1 @@
-"""The built-in plugins, one folder each (see registry.yaml)."""
+"""The built-in plugins, one folder each (listed in registry.yaml), installed as the package `zoo.plugins` (setup.py)."""

@@ -22,7 +22,7 @@ SMALL = {
 
 
 def test_every_builtin_is_covered():
-    builtins = {s.name for s in Registry.discover().specs() if s.source == "built-in"}
+    builtins = {s.name for s in Registry.discover().specs() if s.builtin}
     assert builtins == set(SMALL)
 
 
@@ -38,7 +38,7 @@ def test_builtin_keeps_the_contract(name, tmp_path):
 def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):
     write_distribution(tmp_path, "zoo-noisy", {"noisy": "noisy_gan:NoisyGAN"}, {"noisy_gan.py": '''
         import torch
-        from plugins.dcgan.plugin import DCGAN
+        from zoo.plugins.dcgan.plugin import DCGAN
 
         class NoisyGAN(DCGAN):
             """A GAN whose samples do not depend on the seed alone."""
@@ -54,7 +54,7 @@ def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):
 def test_check_catches_a_conditional_generator_whose_image_depends_on_the_other_labels(tmp_path, monkeypatch):
     write_distribution(tmp_path, "zoo-mixed", {"mixed": "mixed_gan:MixedGAN"}, {"mixed_gan.py": '''
         import torch
-        from plugins.cgan.plugin import ConditionalGAN
+        from zoo.plugins.cgan.plugin import ConditionalGAN
         from zoo.noise import block_normal, class_labels
 
         class MixedGAN(ConditionalGAN):

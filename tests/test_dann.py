@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import zoo
-from plugins.dann.model import reverse_gradient
-from plugins.dann.plugin import ganin_lambda, ganin_lr_factor
+from zoo.plugins.dann.model import reverse_gradient
+from zoo.plugins.dann.plugin import ganin_lambda, ganin_lr_factor
 from zoo import checkpoints
 from zoo.data.digits import load_domain
 from zoo.data.pixels import uint8_to_model_range
@@ -213,7 +213,7 @@ def test_benchmark_writes_the_hw2_table_over_seeds_and_says_what_is_missing(digi
 
 
 def test_adaptation_verdict_weighs_the_gap_against_the_spread():
-    from plugins.dann.benchmark import adapts, spread
+    from zoo.plugins.dann.benchmark import adapts, spread
 
     assert spread([0.90, 0.92, 0.94]) == {"accuracy": 0.92, "std": 0.02}
     assert spread([0.9]) == {"accuracy": 0.9, "std": None}

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from plugins.dcgan.model import Discriminator, Generator
+from zoo.plugins.dcgan.model import Discriminator, Generator
 from zoo.errors import ConfigError
 from zoo.registry import Registry
 

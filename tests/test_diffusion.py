@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import PROJECT_ROOT, zoo
-from plugins.ddpm_unet.model import SelfAttention, UNetConditional
+from zoo.plugins.ddpm_unet.model import SelfAttention, UNetConditional
 from zoo.diffusion import LinearSchedule, guided_eps, make_scheduler, reverse_process, trajectory_times
 from zoo.noise import per_image_generators
 from zoo.registry import Registry
@@ -347,7 +347,7 @@ def test_scheduler_names_come_from_the_plugin(tmp_path):
     result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--grid", tmp_path / "g.png", "--scheduler", "euler")
     assert result.exit_code == 1
     assert "'ddpm_unet' has no scheduler 'euler'; it offers ddpm, ddim, dpm, reference" in result.output
-    from plugins.ddpm_unet.plugin import DDPMUNet
+    from zoo.plugins.ddpm_unet.plugin import DDPMUNet
 
     # --help names them as an example (without importing torch); it must stay what the plugin offers.
     assert f"ddpm_unet: {', '.join(DDPMUNet.schedulers)}" in " ".join(zoo("sample", "--help").output.split())
@@ -402,7 +402,7 @@ def test_digit_scorer_reads_labels_from_names_resizes_and_measures_distance(tmp_
 def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
     import json
 
-    from plugins.ddpm_unet import benchmark
+    from zoo.plugins.ddpm_unet import benchmark
 
     monkeypatch.chdir(tmp_path)
     tiny = [o for o in TINY if o != "--set"] + ["diffusion.timesteps=20"]
@@ -445,7 +445,7 @@ def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
 
 
 def test_first_reaching_needs_every_evaluator():
-    from plugins.ddpm_unet.benchmark import first_reaching
+    from zoo.plugins.ddpm_unet.benchmark import first_reaching
 
     curve = [{"step": 500, "minutes": 8.0, "accuracy": {"cnn": 0.96, "resnet18": 0.90}},
              {"step": 1000, "minutes": 16.0, "accuracy": {"cnn": 0.97, "resnet18": 0.955}},

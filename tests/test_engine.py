@@ -185,7 +185,7 @@ def test_ema_decay_warms_up_to_its_target():
 
 
 def test_bf16_mixed_precision_trains_on_cpu(tmp_path, monkeypatch):
-    from plugins.dcgan.model import Discriminator
+    from zoo.plugins.dcgan.model import Discriminator
 
     seen = []
     forward = Discriminator.forward

@@ -25,7 +25,7 @@ def write_distribution(root, dist: str, entry_points: dict[str, str], modules: d
 
 TOY_PLUGIN = {
     "toy_gan/__init__.py": '''
-        from plugins.dcgan.plugin import DCGAN
+        from zoo.plugins.dcgan.plugin import DCGAN
 
         class ToyGAN(DCGAN):
             """A third-party GAN: DCGAN with its own defaults."""
@@ -53,9 +53,26 @@ def third_party(tmp_path, monkeypatch):
 
 def test_builtins_are_listed_without_importing_them():
     spec = Registry.discover().get("dcgan")
-    assert spec.source == "built-in" and spec.family == "generator"
+    assert spec.source == "zoo 0.1.0" and spec.builtin and spec.family == "generator"
     assert "plugin_class" not in vars(spec)  # nothing imported yet
     assert issubclass(spec.plugin_class, Generator)
+
+
+def test_a_shipped_config_is_named_from_any_folder(tmp_path):
+    spec = Registry.discover().get("dcgan")
+    assert spec.config_file("faces-cpu") == spec.config_file("faces-cpu.yaml") == spec.folder / "faces-cpu.yaml"
+    # The source-tree paths of the README work from outside the checkout (the tests run in tmp_path).
+    assert spec.config_file("plugins/dcgan/faces.yaml") == spec.folder / "faces.yaml"
+    own = tmp_path / "faces-cpu.yaml"
+    own.write_text("train: {steps: 5}\n")
+    assert spec.config_file("faces-cpu.yaml").resolve() == own  # a file that exists comes first
+    shown = zoo("describe", "dcgan", "--config", "faces", "--set", "model.base_channels=4")
+    assert shown.exit_code == 0 and "configs (--config NAME): default, faces-cpu, faces" in shown.output
+    assert "image_size: 64" in shown.output  # faces.yaml was applied
+    missing = zoo("run", "dcgan", "--config", "face-cpu", "--out", tmp_path / "run")
+    assert missing.exit_code == 1 and "Traceback" not in missing.output
+    assert "config file not found: face-cpu; dcgan ships these configs, which --config takes by name: default, faces-cpu, faces" in missing.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_unknown_name_lists_what_exists():
@@ -65,7 +82,7 @@ def test_unknown_name_lists_what_exists():
 
 def test_entry_point_plugin_is_treated_like_a_builtin(third_party):
     spec = Registry.discover().get("toy")
-    assert spec.source == "zoo-toy 0.3"
+    assert spec.source == "zoo-toy 0.3" and not spec.builtin
     assert spec.family is None  # unknown until imported, like any package plugin
     assert spec.plugin_class.__name__ == "ToyGAN" and spec.family == "generator"
     assert spec.summary == "A third-party GAN: DCGAN with its own defaults."
@@ -86,7 +103,7 @@ def test_broken_plugin_is_reported_not_fatal(third_party):
 
 def test_name_clash_names_both_sources(third_party):
     spec = Registry.discover().get("dcgan")
-    with pytest.raises(PluginError, match="claimed by several sources: built-in, zoo-toy 0.3"):
+    with pytest.raises(PluginError, match="claimed by several sources: zoo 0.1.0, zoo-toy 0.3"):
         spec.plugin_class
     result = zoo("run", "dcgan", "--out", third_party / "run")
     assert result.exit_code == 1 and "claimed by several sources" in result.output

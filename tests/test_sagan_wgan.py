@@ -6,8 +6,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from conftest import TINY, zoo
-from plugins.sagan.model import Discriminator, Generator, SelfAttention
-from plugins.wgan_gp.plugin import gradient_penalty
+from zoo.plugins.sagan.model import Discriminator, Generator, SelfAttention
+from zoo.plugins.wgan_gp.plugin import gradient_penalty
 from zoo import checkpoints
 from zoo.registry import Registry
 

@@ -1,44 +1,20 @@
 """Third-party plugins as users meet them: pip-installed into a fresh virtualenv, then seen by
 `zoo list`, trained by `zoo run`, measured by `zoo benchmark`, checked by their own tests.
 
-The fresh virtualenv gets zoo and its dependencies from this environment through a .pth file (no
-download, seconds instead of minutes); the plugin is installed into it alone, so this environment
-never sees it and discovery through the entry point is what is tested.
+The fresh virtualenv (tests/virtualenvs.py) sees zoo and its dependencies; the plugin is installed
+into it alone, so this environment never sees it and discovery through the entry point is what is tested.
 """
 
 import json
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
+from virtualenvs import fresh_venv, pip_install, run
 from zoo.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def fresh_venv(where: Path) -> Path:
-    """A new virtualenv that sees this environment's packages; returns its python."""
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
-    python = where / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    parent = sysconfig.get_paths()["purelib"]
-    # addsitedir (not a bare path) so this environment's own .pth files, e.g. zoo's editable install, apply.
-    Path(site, "_parent_env.pth").write_text(f"import site; site.addsitedir({parent!r})\n")
-    return python
-
-
-def run(python: Path, *args, cwd: Path) -> str:
-    done = subprocess.run([str(python), *map(str, args)], cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-def pip_install(python: Path, package: Path, cwd: Path) -> None:
-    run(python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", package, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

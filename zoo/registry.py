@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.util
 import inspect
 import os
 import traceback
@@ -19,23 +20,33 @@ from pathlib import Path
 
 import zoo
 from zoo.config import Config, plugin_defaults, read_yaml, resolve
-from zoo.errors import PluginError
+from zoo.errors import ConfigError, PluginError
 from zoo.interfaces import FAMILIES, Plugin
 
 ENTRY_POINT_GROUP = "zoo.plugins"
-# The built-in registry sits at the top of the source tree, beside zoo/ and plugins/.
-BUILTIN_REGISTRY = Path(__file__).resolve().parent.parent / "registry.yaml"
+BUILTINS_PACKAGE = "zoo.plugins"  # the repository's plugins/ folder, installed under zoo's own name (setup.py)
+
+
+def builtin_registry_path() -> Path:
+    """registry.yaml, the list of built-ins. It sits beside the built-ins' folder: at the top of a
+    source tree (an editable install), beside zoo/plugins/ in a wheel (setup.py copies it there)."""
+    found = importlib.util.find_spec(BUILTINS_PACKAGE)
+    if found is None or not found.submodule_search_locations:
+        raise PluginError(f"the built-in plugins ({BUILTINS_PACKAGE}) are not installed; "
+                          "reinstall zoo (`pip install -e .` in its source tree, or its wheel)")
+    return Path(next(iter(found.submodule_search_locations))).parent / "registry.yaml"
 
 
 @dataclass
 class PluginSpec:
     name: str
     target: str  # "package.module:ClassName"
-    source: str  # "built-in" or "<distribution> <version>"
+    source: str  # "<distribution> <version>", for built-ins and packages alike: "zoo 0.1.0", "zoo-lsgan 0.1.0"
     family: str | None = None  # known before import for built-ins, after it for packages
     summary: str = ""
-    config_path: Path | None = None
     version: str = zoo.__version__
+    builtin: bool = False
+    config_path: Path | None = None  # default.yaml beside the plugin's module, once it is imported
     clash: list[str] = field(default_factory=list)  # other sources claiming the same name
 
     @cached_property
@@ -64,10 +75,33 @@ class PluginSpec:
         # The plugin's own summary or docstring, never one inherited from the class it extends.
         own_doc = inspect.cleandoc(obj.__doc__ or "").split("\n")[0] if "__doc__" in vars(obj) else ""
         self.summary = self.summary or vars(obj).get("summary") or own_doc
-        if self.config_path is None:
-            beside = Path(inspect.getfile(obj)).with_name("default.yaml")
-            self.config_path = beside if beside.is_file() else None
+        beside = Path(inspect.getfile(obj)).with_name("default.yaml")
+        self.config_path = beside if beside.is_file() else None
         return obj
+
+    @property
+    def folder(self) -> Path:
+        """The folder of the plugin's module: its default.yaml and shipped configs live here."""
+        return Path(inspect.getfile(self.plugin_class)).parent
+
+    def shipped_configs(self) -> dict[str, Path]:
+        """The config files that come with the plugin, by the name `--config` accepts ('faces-cpu')."""
+        return {path.stem: path for path in sorted(self.folder.glob("*.yaml"))}
+
+    def config_file(self, given: str | Path) -> Path:
+        """A `--config` argument as a file: a path that exists, else a shipped config by name
+        ('faces-cpu', 'faces-cpu.yaml'), so an installed zoo's configs can be named from any folder.
+        A source-tree path such as plugins/dcgan/faces.yaml names the shipped file from anywhere too."""
+        path = Path(given).expanduser()
+        if path.is_file():
+            return path
+        shipped = self.shipped_configs()
+        name = path.name[:-len(".yaml")] if path.name.endswith(".yaml") else path.name
+        if name in shipped and (len(path.parts) == 1 or path.parent.name == self.folder.name):
+            return shipped[name]
+        names = ", ".join(shipped) or "none"
+        raise ConfigError(f"config file not found: {given}; {self.name} ships these configs, "
+                          f"which --config takes by name: {names}")
 
     @property
     def load_error(self) -> str | None:
@@ -114,21 +148,13 @@ def _short_path(path: str) -> str:
 
 def _builtin_specs(path: Path) -> list[PluginSpec]:
     if not path.is_file():
-        raise PluginError(f"built-in registry not found at {path}; install zoo with `pip install -e .` from its source tree")
-    specs = []
-    for name, entry in read_yaml(path).items():
-        config = entry.get("config")
-        specs.append(
-            PluginSpec(
-                name=name,
-                target=entry["object"],
-                source="built-in",
-                family=entry.get("family"),
-                summary=entry.get("summary", ""),
-                config_path=(path.parent / config) if config else None,
-            )
-        )
-    return specs
+        raise PluginError(f"built-in registry not found at {path}; reinstall zoo "
+                          "(`pip install -e .` in its source tree, or its wheel)")
+    return [
+        PluginSpec(name=name, target=entry["object"], source=f"zoo {zoo.__version__}", builtin=True,
+                   family=entry.get("family"), summary=entry.get("summary", ""))
+        for name, entry in read_yaml(path).items()
+    ]
 
 
 def _entry_point_specs() -> list[PluginSpec]:
@@ -152,8 +178,8 @@ class Registry:
                 first.clash.append(spec.source)
 
     @classmethod
-    def discover(cls, builtin_registry: Path = BUILTIN_REGISTRY) -> "Registry":
-        return cls(_builtin_specs(builtin_registry) + _entry_point_specs())
+    def discover(cls) -> "Registry":
+        return cls(_builtin_specs(builtin_registry_path()) + _entry_point_specs())
 
     def names(self) -> list[str]:
         return sorted(self._specs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from plugins.cgan.model import Discriminator, Generator
+from .model import Discriminator, Generator
 from zoo.gan import GAN, LOSSES
 from zoo.interfaces import BenchmarkSpec
 

@@ -15,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from plugins.dann.model import DomainDiscriminator, FeatureExtractor, LabelClassifier, feature_size, reverse_gradient
+from .model import DomainDiscriminator, FeatureExtractor, LabelClassifier, feature_size, reverse_gradient
 from zoo.config import Config
 from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, DomainPairs, LabelledDigits, embedded_domains, load_domain
@@ -42,7 +42,7 @@ class DANN(Adapter):
     export_modules = ("features", "classifier")
     # MNIST-M -> USPS (data.target) under <data-root>/digits; `--study` gives the whole HW2 table.
     benchmark = BenchmarkSpec(data="digits", metrics=("held_out",), steps=1500, quick_steps=40)
-    study = "plugins.dann.benchmark:run"
+    study = "zoo.plugins.dann.benchmark:run"
 
     def __init__(self, config: Config):
         if config.mode not in MODES:

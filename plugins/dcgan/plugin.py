@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from plugins.dcgan.model import Discriminator, Generator, dcgan_init
+from .model import Discriminator, Generator, dcgan_init
 from zoo.gan import GAN, faces_benchmark
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from plugins.ddpm_unet.model import UNetConditional
+from .model import UNetConditional
 from zoo.data.digits import LabelledDigits, labelled_digits
 from zoo.diffusion import ClassConditionalDiffusion
 from zoo.interfaces import BenchmarkSpec
@@ -22,7 +22,7 @@ class DDPMUNet(ClassConditionalDiffusion):
         data="digits/mnistm", metrics=("digit_accuracy",), steps=20000, quick_steps=30,
         quick_overrides=("sample.scheduler=dpm", "sample.steps=10"),
     )
-    study = "plugins.ddpm_unet.benchmark:run"
+    study = "zoo.plugins.ddpm_unet.benchmark:run"
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         m = self.config.model

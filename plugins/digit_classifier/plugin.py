@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from plugins.digit_classifier.model import BackboneClassifier, DigitCNN
+from .model import BackboneClassifier, DigitCNN
 from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, LabelledDigits, labelled_digits
 from zoo.interfaces import BenchmarkSpec, Classifier, TrainStep

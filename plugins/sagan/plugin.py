@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from plugins.sagan.model import Discriminator, Generator
+from .model import Discriminator, Generator
 from zoo.gan import GAN, faces_benchmark
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 WEIGHTS_HELP = "A file or model folder written by `zoo export` (or a Hugging Face Hub id, when online)."
+CONFIG_HELP = ("A YAML config file, or the name of one the plugin ships (`zoo describe NAME` lists them), "
+               "e.g. --config faces-cpu; repeatable, applied in order.")
 SET_HELP = "Override one config key, e.g. --set train.steps=2000 (repeatable)."
 
 
@@ -17,10 +19,11 @@ def registry():
     return Registry.discover()
 
 
-def config_files(paths):
+def config_files(spec, paths):
+    """The --config arguments, read: files, or the names of configs the plugin ships."""
     from zoo.config import read_yaml
 
-    return [read_yaml(p) for p in paths]
+    return [read_yaml(spec.config_file(p)) for p in paths]
 
 
 def device(name: str | None) -> str:

@@ -14,7 +14,10 @@ from zoo.cli import common
 
 @click.command("list")
 def list_plugins():
-    """List the plugins: built-in ones and those installed as packages."""
+    """List the plugins: the built-ins and those installed as packages.
+
+    SOURCE is the distribution each comes from and its version: zoo itself for the built-ins.
+    `zoo describe NAME` shows its module, folder and shipped configs."""
     specs = common.registry().specs()
     rows = []
     for spec in specs:
@@ -31,7 +34,7 @@ def list_plugins():
 
 @click.command()
 @click.argument("name")
-@click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False), help="YAML config file(s).")
+@click.option("--config", "config_files", multiple=True, metavar="FILE|NAME", help=common.CONFIG_HELP)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=common.SET_HELP)
 def describe(name, config_files, overrides):
     """Print a plugin's modules (print(model)), parameter counts, config and what it can do.
@@ -48,9 +51,11 @@ def describe(name, config_files, overrides):
     except PluginError as exc:
         click.echo(getattr(exc, "details", ""), err=True, nl=False)
         raise
-    config = spec.config(common.config_files(config_files), overrides)
+    config = spec.config(common.config_files(spec, config_files), overrides)
     plugin = spec.build(config)
-    click.echo(f"{spec.name}: {spec.summary}\nfamily: {spec.family}    source: {spec.source}")
+    click.echo(f"{spec.name}: {spec.summary}\nfamily: {spec.family}    source: {spec.source} ({spec.target})")
+    click.echo(f"folder: {spec.folder}")
+    click.echo(f"configs (--config NAME): {', '.join(spec.shipped_configs()) or 'none'}")
     click.echo("\n".join(capabilities(plugin)) + "\n")
     for module_name, module in plugin.modules.items():
         total = sum(p.numel() for p in module.parameters())
@@ -63,7 +68,7 @@ def describe(name, config_files, overrides):
 
 @click.command()
 @click.argument("name")
-@click.option("--config", "config_files", multiple=True, type=click.Path(dir_okay=False), help="YAML config file(s), applied in order.")
+@click.option("--config", "config_files", multiple=True, metavar="FILE|NAME", help=common.CONFIG_HELP)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=common.SET_HELP)
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run folder (default: runs/NAME, or runs/NAME-2, -3, ... when that one is taken).")
@@ -76,7 +81,7 @@ def run(name, config_files, overrides, out, resume):
     zoo run dcgan                                   embedded digits, a few minutes on a CPU
     zoo run dcgan                                   again: a new run in runs/dcgan-2
     zoo run dcgan --resume                          continue the newest dcgan run where it stopped
-    zoo run dcgan --config plugins/dcgan/faces.yaml --set data.root=PATH/face/train --out runs/faces
+    zoo run dcgan --config faces --set data.root=PATH/face/train --out runs/faces   (plugins/dcgan/faces.yaml)
     zoo run dcgan --out runs/faces --resume --set train.steps=40000   ... and train longer
     accelerate launch -m zoo run dcgan ...          several GPUs, mixed precision (train.mixed_precision)
     """
@@ -85,7 +90,7 @@ def run(name, config_files, overrides, out, resume):
 
     registry = common.registry()
     spec = registry.get(name)
-    run_dir, config = run_folders.run_folder_and_config(spec, registry, common.config_files(config_files), overrides, out, resume)
+    run_dir, config = run_folders.run_folder_and_config(spec, registry, common.config_files(spec, config_files), overrides, out, resume)
     started = time.perf_counter()
     # Held from before the data is read (minutes for a large folder), not only from when training starts.
     with run_folders.held(run_dir) if run_folders.process_state().is_main_process else contextlib.nullcontext():
