@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import os
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib.metadata import entry_points
@@ -111,6 +112,11 @@ class PluginSpec:
             return str(exc)
         return None
 
+    def read_configs(self, items) -> list[dict]:
+        """`--config` arguments (files or shipped config names, see config_file) or dicts already
+        parsed, as the parsed dicts `config` takes."""
+        return [dict(item) if isinstance(item, Mapping) else read_yaml(self.config_file(item)) for item in items]
+
     def defaults(self) -> dict:
         self.plugin_class  # fills config_path for packages
         return plugin_defaults(self.config_path)
@@ -197,3 +203,22 @@ class Registry:
             raise PluginError(f"unknown plugin '{name}'.{hint} Available: {', '.join(self.names()) or 'none'}")
         return self._specs[name]
 
+
+
+def versions() -> list[tuple[str, str]]:
+    """(name, version) of zoo, Python, the libraries whose versions bug reports need, and every
+    plugin with the distribution it comes from, for `zoo --version`. Imports none of them."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    rows = [("zoo", zoo.__version__), ("python", platform.python_version())]
+    for library in ("torch", "torchvision", "accelerate", "diffusers", "safetensors"):
+        try:
+            rows.append((library, version(library)))
+        except PackageNotFoundError:
+            rows.append((library, "not installed"))
+    try:
+        rows += [(f"plugin {spec.name}", spec.source) for spec in Registry.discover().specs()]
+    except PluginError as exc:
+        rows.append(("plugins", str(exc)))
+    return rows

@@ -31,10 +31,25 @@ def class_names(classes: int, per_class: int) -> list[str]:
     return [f"{c}_{k:0{width}d}.png" for c in range(classes) for k in range(1, per_class + 1)]
 
 
+def pil_image(pixels: np.ndarray) -> Image.Image:
+    """One (H, W, C) uint8 image as PIL's: RGB, or L for one channel."""
+    return Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels)
+
+
+def to_pil(images: torch.Tensor) -> list[Image.Image]:
+    """Images (N, C, H, W) in [-1, 1], as zoo's models return them, as N PIL images."""
+    return [pil_image(pixels) for pixels in to_uint8(images).numpy()]
+
+
+def grid(images: torch.Tensor, nrow: int | None = None) -> Image.Image:
+    """Images (N, C, H, W) in [-1, 1] as one PIL image (`grid_pixels`)."""
+    return pil_image(grid_pixels(images, nrow))
+
+
 def save_image(pixels: np.ndarray, path: Path) -> None:
     """One (H, W, C) uint8 image, written whole or not at all: a crash, a full disk or a SIGTERM
     mid-write never leaves a cut-short file under the real name."""
-    image = Image.fromarray(pixels.squeeze(-1) if pixels.shape[-1] == 1 else pixels)
+    image = pil_image(pixels)
     atomic_write(path, lambda tmp: image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG")))
 
 
@@ -82,7 +97,7 @@ def save_strip(frames: torch.Tensor, captions: Sequence[str], path: str | Path, 
     strip = Image.new("RGB", (len(pixels) * (w + pad) + pad, h + 2 * pad + caption_height), "white")
     draw = ImageDraw.Draw(strip)
     for i, (image, caption) in enumerate(zip(pixels, captions, strict=True)):
-        tile = Image.fromarray(image.squeeze(-1) if image.shape[-1] == 1 else image).resize((w, h), Image.NEAREST)
+        tile = pil_image(image).resize((w, h), Image.NEAREST)
         left = pad + i * (w + pad)
         strip.paste(tile, (left, pad))
         draw.text((left + 2, h + pad + 2), caption, fill="black")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import click
 
-import zoo
 from zoo.cli import bench, evaluate, train, use, watch
 from zoo.errors import ZooError
 
@@ -61,8 +60,21 @@ class ZooGroup(click.Group):
                 signal.signal(sig, handler)
 
 
+def show_versions(ctx, _param, value):
+    if not value or ctx.resilient_parsing:
+        return
+    from zoo.registry import versions
+
+    rows = versions()
+    width = max(len(name) for name, _ in rows)
+    for name, version in rows:
+        click.echo(f"{name:<{width}}  {version}")
+    ctx.exit()
+
+
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(zoo.__version__, prog_name="zoo")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_versions,
+              help="Print the versions of zoo, Python, torch, accelerate, diffusers and every plugin (for bug reports).")
 @click.option("--debug", is_flag=True, help="On an error, print the full traceback before its one-line message.")
 def cli(debug):
     """Train, sample, compare and share the DLCV HW2 models: GANs, conditional diffusion, DANN.

@@ -19,13 +19,6 @@ def registry():
     return Registry.discover()
 
 
-def config_files(spec, paths):
-    """The --config arguments, read: files, or the names of configs the plugin ships."""
-    from zoo.config import read_yaml
-
-    return [read_yaml(spec.config_file(p)) for p in paths]
-
-
 def device(name: str | None) -> str:
     """--device, or cuda when there is one."""
     import torch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -51,7 +50,7 @@ def describe(name, config_files, overrides):
     except PluginError as exc:
         click.echo(getattr(exc, "details", ""), err=True, nl=False)
         raise
-    config = spec.config(common.config_files(spec, config_files), overrides)
+    config = spec.config(spec.read_configs(config_files), overrides)
     plugin = spec.build(config)
     click.echo(f"{spec.name}: {spec.summary}\nfamily: {spec.family}    source: {spec.source} ({spec.target})")
     click.echo(f"folder: {spec.folder}")
@@ -85,17 +84,12 @@ def run(name, config_files, overrides, out, resume):
     zoo run dcgan --out runs/faces --resume --set train.steps=40000   ... and train longer
     accelerate launch -m zoo run dcgan ...          several GPUs, mixed precision (train.mixed_precision)
     """
-    from zoo import run_folders
-    from zoo.engine import Trainer
+    from zoo.api import fit
 
     registry = common.registry()
     spec = registry.get(name)
-    run_dir, config = run_folders.run_folder_and_config(spec, registry, common.config_files(spec, config_files), overrides, out, resume)
     started = time.perf_counter()
-    # Held from before the data is read (minutes for a large folder), not only from when training starts.
-    with run_folders.held(run_dir) if run_folders.process_state().is_main_process else contextlib.nullcontext():
-        trainer = Trainer(spec, config, run_dir)
-        checkpoint = trainer.fit(resume=resume)
+    run_dir, trainer, checkpoint = fit(spec, registry, config_files, overrides, out, resume)
     if trainer.accelerator.is_main_process:
         minutes, seconds = divmod(time.perf_counter() - started, 60)
         click.echo(f"done: step {trainer.step} in {int(minutes)}m{seconds:02.0f}s, checkpoint {checkpoint}")
