@@ -46,7 +46,7 @@ def test_quick_benchmark_measures_a_generator_and_a_sampler(tmp_path, monkeypatc
     read = evaluator.predict(held_out.images.float() / 127.5 - 1)
     assert evaluator_info["real_accuracy"] == (read == held_out.labels).float().mean().item()
     # Finished runs are reused: a second call trains nothing and reports the same training figures.
-    (run_dir,) = (tmp_path / "runs" / "benchmark").glob("*/dcgan-2steps")
+    (run_dir,) = (tmp_path / "runs" / "benchmark").glob("*/dcgan-2steps-embedded-*")
 
     # What the benchmark measured lies beside the run too, for the model card `zoo export` writes.
     scores = json.loads((run_dir / "scores.json").read_text())
@@ -124,19 +124,58 @@ def test_a_run_that_stopped_early_is_never_scored(tmp_path):
         trained_model("dcgan", tmp_path / "run", [*tiny, "train.time_limit_min=0.00001"])
 
 
+def face_root(where: Path, train: int = 24, val: int = 8, size: int = 20) -> Path:
+    """An HW2-layout face folder of random images: face/train and face/val."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        (where / "face" / split).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(where / "face" / split / f"{i:04d}.png")
+    return where
+
+
+def test_a_benchmark_never_scores_a_run_trained_on_other_data(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = face_root(tmp_path / "data", train=64)
+    common = ["benchmark", "dcgan", "--quick", "--steps", 2, "--samples", 4]
+    assert zoo(*common, "--out", tmp_path / "digits").exit_code == 0
+    faces = zoo(*common, "--data-root", root, "--out", tmp_path / "faces")
+    assert faces.exit_code == 0, faces.output
+    (embedded,) = (tmp_path / "runs" / "benchmark").glob("*/dcgan-2steps-embedded-*")
+    (on_faces,) = (tmp_path / "runs" / "benchmark").glob("*/dcgan-2steps-face-train-*")
+    from zoo.config import read_yaml
+
+    assert read_yaml(embedded / "config.yaml")["data"]["root"] == ""
+    assert read_yaml(on_faces / "config.yaml")["data"]["root"] == str((root / "face" / "train").resolve())
+    (row,) = read_report(tmp_path / "faces")[0]["plugins"]
+    assert row["status"] == "ok", row
+    assert row["data"] == str((root / "face" / "train").resolve())  # read from the run's own config.yaml
+    # FID against the held-out split, never against the images the model trained on.
+    how = row["quality"]["fid"]["how"]
+    assert f"4 samples against 8 held-out images of {(root / 'face' / 'val').resolve()} (--quick: at most the first 500" in how
+
+
+def test_a_run_folder_with_another_config_is_refused(tmp_path):
+    from zoo.bench.common import trained_model
+    from zoo.errors import ZooError
+
+    tiny = ["data.image_size=16", "model.base_channels=8", "train.batch_size=8", "train.steps=2", "train.sample_every=0"]
+    trained_model("dcgan", tmp_path / "run", tiny)
+    trained_model("dcgan", tmp_path / "run", [*tiny, "train.log_every=1", "train.steps=3"])  # bookkeeping and length only
+    with pytest.raises(ZooError, match=r"holds a run with another config \(model.latent_dim: 100 there, 64 asked for\)"):
+        trained_model("dcgan", tmp_path / "run", [*tiny, "model.latent_dim=64"])
+
+
 def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):
     """benchmarks/gan_faces.py trains in timed segments, scores each (face rate, FID, KID) with training
     stopped, writes table + curve, and a second call extends the curve instead of starting again."""
     import subprocess
     import sys
 
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, count in (("train", 24), ("val", 8)):
-        (tmp_path / "face" / split).mkdir(parents=True)
-        for i in range(count):
-            Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(tmp_path / "face" / split / f"{i:04d}.png")
+    face_root(tmp_path)
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
     common = [sys.executable, script, "--data-root", tmp_path / "face", "--plugins", "dcgan", "--score-every", "0.02",
               "--set", "data.image_size=16", "--set", "model.base_channels=8", "--set", "train.batch_size=8",

@@ -42,6 +42,9 @@ def test_wrong_types_and_malformed_overrides_are_refused(defaults):
         resolve(defaults, overrides=["train.steps=many"])
     with pytest.raises(ConfigError, match="expects an integer, got True"):
         resolve(defaults, files=[{"train": {"steps": True}}])
+    with pytest.raises(ConfigError, match=r"expects an integer, got 0.5 \(its default, 1, is written as an integer: "
+                                          r"write it as 1.0 in the defaults for the key to take fractions\)"):
+        resolve({**defaults, "coral": {"weight": 1}}, overrides=["coral.weight=0.5"])
     with pytest.raises(ConfigError, match="key=value"):
         resolve(defaults, overrides=["train.steps"])
     with pytest.raises(ConfigError, match="is a section"):

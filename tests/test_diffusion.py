@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -430,10 +431,9 @@ def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
     from zoo.exports import load_model
     from zoo.metrics.digits import DigitScorer
 
-    evaluators = {}
-    for folder, backbone in (("evaluator-mnistm-2steps", "cnn"), ("evaluator-mnistm-2steps-resnet10t", "resnet10t")):
-        evaluators[backbone] = DigitScorer(load_model(runs / folder / "model.safetensors", Registry.discover())[1])
     assert [e["backbone"] for e in report["evaluators"]] == ["cnn", "resnet10t"]
+    evaluators = {e["backbone"]: DigitScorer(load_model(Path(e["file"]), Registry.discover())[1]) for e in report["evaluators"]}
+    assert all(Path(e["file"]).resolve().parent.parent == runs.resolve() for e in report["evaluators"])  # trained here
     for arm in report["arms"].values():
         assert [p["step"] for p in arm["curve"]] == [2, 4]
         assert all(p["minutes"] is not None for p in arm["curve"])

@@ -330,3 +330,28 @@ def test_resume_restores_a_cycled_schedule_exactly_and_takes_a_new_learning_rate
     lower = resumed_from_step_3("lower", f"optim.lr={lr / 10}")
     group, before = lower.optimizers["net"].param_groups[0], final_state(straight)[1]["optimizers"]["net"]["param_groups"][0]
     assert group["max_lr"] == pytest.approx(before["max_lr"] / 10) and group["lr"] == pytest.approx(before["lr"] / 10)
+
+
+def test_a_bug_in_training_step_keeps_its_traceback_and_ends_with_how_to_resume(tmp_path):
+    """The author's traceback stays (it points at their line), the progress bar is closed before it,
+    and the last line says how to go on from the checkpoint that survived."""
+    run = tmp_path / "run"
+    patch = textwrap.dedent("""
+        import zoo.gan
+        real = zoo.gan.GAN.training_step
+        def training_step(self, batch, step):
+            if step.index == 3:
+                raise RuntimeError("the discriminator exploded")
+            return real(self, batch, step)
+        zoo.gan.GAN.training_step = training_step
+    """)
+    argv = ["zoo", "run", "dcgan", *TINY, "--set", "train.steps=6", "--set", "train.checkpoint_every=2", "--out", str(run)]
+    script = "\n".join([patch, "import sys", "from zoo.cli import main", f"sys.argv = {argv!r}", "main()"])
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    lines = done.stderr.rstrip().splitlines()
+    assert "Traceback (most recent call last)" in done.stderr and "RuntimeError: the discriminator exploded" in done.stderr
+    assert lines[-1] == f"zoo: the run is saved up to step_000002; once fixed, continue with: zoo run dcgan --out {run} --resume"
+    after_traceback = done.stderr.split("Traceback (most recent call last)", 1)[1]
+    assert "step/s" not in after_traceback  # no progress bar redrawn under it
+    assert checkpoints.step_of(checkpoints.latest(run)) == 2

@@ -175,3 +175,19 @@ def test_face_rate_counts_images_with_exactly_one_face(tmp_path):
     report = json.loads((tmp_path / "faces-faces.json").read_text())
     assert (report["exactly_one_face"], report["several_faces"], report["no_face"], report["count"]) == (1, 1, 1, 3)
     assert report["face_rate"] == pytest.approx(1 / 3)
+
+
+def test_face_rate_enlarges_images_below_the_detectors_size_and_says_so(tmp_path):
+    pytest.importorskip("dlib", reason="the face metric is the optional extra: pip install -e '.[faces]'")
+    import matplotlib.cbook
+
+    portrait = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).convert("RGB")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    portrait.crop((100, 60, 420, 380)).resize((32, 32)).save(folder / "0000.png")  # a 32x32 GAN's size
+    result = zoo("eval", "faces", folder)
+    assert result.exit_code == 0, result.output
+    assert "face rate 100.0%" in result.output  # read as it is, the detector finds no face at 32x32
+    assert "(32x32 images enlarged to 64 px for the detector, which finds no face below that)" in result.output
+    report = json.loads((tmp_path / "small-faces.json").read_text())
+    assert report["enlarged_from"] == ["32x32"] and report["enlarged_to"] == 64 and "enlarged to 64 px" in report["backend"]

@@ -163,3 +163,42 @@ def test_an_import_error_shows_the_failing_line_and_the_traceback_on_request(tmp
     debug = zoo("--debug", "run", "author")
     assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.output and "KeyError: 'b'" in debug.output
     assert "Traceback" not in zoo("run", "author").output  # one line without --debug
+
+
+def test_a_plugin_class_missing_a_family_method_is_one_line(tmp_path, monkeypatch):
+    module = """
+        import torch
+        from zoo.interfaces import Classifier
+
+        class AuthorGAN(Classifier):
+            \"\"\"Forgot predict and embed.\"\"\"
+            def build_modules(self):
+                return {"net": torch.nn.Linear(2, 2)}
+            def training_step(self, batch, step):
+                return {}
+    """
+    _author_plugin(tmp_path, monkeypatch, module, "")
+    line = next(line for line in zoo("list").output.splitlines() if line.startswith("author"))
+    assert "BROKEN" in line and "does not define configure_optimizers, embed, predict, train_dataset, which every classifier must" in line
+    result = zoo("run", "author", "--out", tmp_path / "run")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "(zoo.interfaces.Classifier says what each returns)" in result.output
+
+
+def test_a_gan_that_builds_other_modules_is_told_which_it_must_build(tmp_path, monkeypatch):
+    module = AUTHOR_GAN + """
+            def build_modules(self):
+                modules = super().build_modules()
+                return {"gen": modules["generator"], "disc": modules["discriminator"]}
+    """
+    _author_plugin(tmp_path, monkeypatch, module, TOY_PLUGIN["toy_gan/default.yaml"])
+    result = zoo("run", "author", "--out", tmp_path / "run")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert ("AuthorGAN.build_modules() returned ['disc', 'gen']; it must build ['discriminator', 'generator'] "
+            "(the modules zoo.gan.GAN trains and exports by name)") in " ".join(result.output.split())
+
+
+def test_a_plugin_whose_default_yaml_does_not_load_is_listed_as_broken(tmp_path, monkeypatch):
+    _author_plugin(tmp_path, monkeypatch, AUTHOR_GAN, "model: [unclosed\n")
+    line = next(line for line in zoo("list").output.splitlines() if line.startswith("author"))
+    assert "BROKEN" in line and "default.yaml is not valid YAML" in line

@@ -201,7 +201,10 @@ def _checked(dotted: str, value: Any, default: Any) -> Any:
         value, ok = float(value), True
     if not ok:
         want = _TYPE_NAMES.get(expected, expected.__name__)
-        raise ConfigError(f"config key '{dotted}' expects {want}, got {value!r}")
+        # A default written `1` makes the key an integer; a plugin author may have meant a number.
+        hint = (f" (its default, {default}, is written as an integer: write it as {default}.0 in the defaults "
+                "for the key to take fractions)") if expected is int and isinstance(value, float) else ""
+        raise ConfigError(f"config key '{dotted}' expects {want}, got {value!r}{hint}")
     return value
 
 

@@ -128,9 +128,26 @@ class Trainer:
                 raise
             except BaseException as exc:
                 self._set_status("failed", message=str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, Exception) and not isinstance(exc, ZooError):
+                    self._advise_after(exc)
                 raise
             finally:
                 tracking.finish(self.accelerator)
+
+    def _advise_after(self, exc: Exception) -> None:
+        """A bug (in a plugin's training_step, say) keeps its traceback, which points at the line; what
+        to do next is added as the last line under it."""
+        if not self.accelerator.is_main_process or self.status is None:
+            return
+        saved = (checkpoints.all_checkpoints(self.run_dir) or [None])[-1]
+        advice = (f"zoo: the run is saved up to {saved.name}; once fixed, continue with: "
+                  f"zoo run {self.spec.name} --out {self.run_dir} --resume" if saved else
+                  f"zoo: no checkpoint was saved yet (train.checkpoint_every={self.config.train.checkpoint_every}); "
+                  f"once fixed, start again with --out {self.run_dir}")
+        if hasattr(exc, "add_note"):  # Python 3.11+: printed under the traceback
+            exc.add_note(advice)
+        else:
+            self.accelerator.print(advice)
 
     def _set_status(self, state: str, **fields) -> None:
         """status.json (see zoo.runs), from the main process, once the run has really started."""
@@ -162,7 +179,7 @@ class Trainer:
         last_saved = self.step if resume else -1
         deadline = time.monotonic() + t.time_limit_min * 60 if t.time_limit_min > 0 else float("inf")
         out_of_time, failure = False, None
-        with StopRequest() as stop:
+        with StopRequest() as stop, contextlib.closing(bar):  # closed before any traceback is printed
             while self.step < t.steps and not stop.requested:
                 # Every process must agree to stop at the same step, so the main process decides.
                 out_of_time = deadline != float("inf") and self._broadcast_flag(time.monotonic() > deadline)
@@ -186,7 +203,6 @@ class Trainer:
                 if save_now:
                     self._save()
                     last_saved = self.step
-        bar.close()
         if failure is None and self.step != last_saved:
             failure = self._nonfinite(watch, weights=True)
         if failure is not None:

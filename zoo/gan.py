@@ -1,7 +1,7 @@
 """What every GAN plugin shares: named losses, the discriminator/generator alternation, sampling.
 
-A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}); the
-loss (`gan.loss`), the number of discriminator steps per generator step (`gan.n_critic`), the
+A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}) and,
+optionally, `discriminator_penalty` (extra D loss terms, logged by name); the loss (`gan.loss`), the number of discriminator steps per generator step (`gan.n_critic`), the
 DiffAugment policy applied to everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout";
 empty for none) and the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its
 config. Losses take discriminator outputs and return scalars. Sampling uses the EMA of the generator
@@ -75,9 +75,11 @@ LOSSES = {
 
 
 def faces_benchmark(steps: int) -> BenchmarkSpec:
-    """`zoo benchmark` of a GAN: with --data-root, the HW2 faces at 64x64 (the plugin's faces.yaml; `--quick`
-    keeps the default 32x32 config), scored by face rate and FID; without it, the embedded digits."""
-    return BenchmarkSpec(data="face/train", config="faces.yaml", metrics=("face_rate", "fid"), steps=steps, quick_steps=60)
+    """`zoo benchmark` of a GAN: with --data-root, trained on the HW2 faces of face/train (at 64x64 with the
+    plugin's faces.yaml; `--quick` keeps the default 32x32 config) and scored by face rate and by FID
+    against the held-out face/val; without it, the embedded digits."""
+    return BenchmarkSpec(data="face/train", config="faces.yaml", metrics=("face_rate", "fid"), reference="face/val",
+                         steps=steps, quick_steps=60)
 
 
 @contextmanager
@@ -102,6 +104,7 @@ class GAN(Generator):
 
     ema_modules = ("generator",)
     export_modules = ("generator",)
+    required_modules = ("generator", "discriminator")
 
     # The losses `gan.loss` may name: (discriminator loss, generator loss). A plugin may add its own.
     losses = LOSSES
@@ -149,9 +152,16 @@ class GAN(Generator):
         """What D sees of a batch: DiffAugment with the configured policy (the images themselves if none)."""
         return diff_augment(images, self.augment_policy) if self.augment_policy else images
 
-    def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | float:
-        """Extra discriminator loss term (e.g. a gradient penalty); none by default."""
-        return 0.0
+    def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor] | torch.Tensor | float:
+        """Extra discriminator loss (a gradient penalty, say); none by default.
+
+        `real` and `fake` are the batches D has just judged: after DiffAugment (`augment`) when
+        gan.diffaugment is set, `fake` detached from G. Return a dict of named terms, each logged
+        under its name beside loss_d (which includes their sum), or one tensor, folded into loss_d.
+        To differentiate D at its input (R1, R2, WGAN-GP), call self.modules["discriminator"] again on
+        an input that requires grad.
+        """
+        return {}
 
     def training_step(self, batch: dict, step: TrainStep) -> dict[str, torch.Tensor]:
         G, D = self.modules["generator"], self.modules["discriminator"]
@@ -166,9 +176,11 @@ class GAN(Generator):
 
         real, seen_fake = self.augment(real), self.augment(fake)
         d_loss = self.discriminator_loss(D(real, *condition), D(seen_fake.detach(), *condition))
-        d_loss = d_loss + self.discriminator_penalty(real, seen_fake.detach())
+        penalty = self.discriminator_penalty(real, seen_fake.detach())
+        terms = penalty if isinstance(penalty, dict) else {}
+        d_loss = d_loss + (sum(terms.values()) if isinstance(penalty, dict) else penalty)
         step.optimize("discriminator", d_loss)
-        logs = {"loss_d": d_loss.detach()}
+        logs = {"loss_d": d_loss.detach(), **{name: term.detach() for name, term in terms.items()}}
 
         if update_generator:
             # D is frozen here. Its DDP wrapper would wait for gradients that never come, so the

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from zoo.config import Config
+from zoo.errors import PluginError
 
 
 class TrainStep:
@@ -73,6 +74,7 @@ class BenchmarkSpec:
     data: str = ""  # e.g. "face/train", "digits/mnistm"; "" keeps the embedded data even with --data-root
     config: str = ""  # e.g. "faces.yaml"
     metrics: tuple[str, ...] = ()  # with --data-root; default: the family's digit metric
+    reference: str = ""  # real images FID compares with, a held-out split under the root (e.g. "face/val"); default `data`
     steps: int = 2000  # training steps of the full benchmark
     quick_steps: int = 30  # ... and of `--quick`
     samples: int = 1000  # images generated / sampled / classified for throughput and quality
@@ -89,6 +91,8 @@ class Plugin(abc.ABC):
     ema_modules: ClassVar[tuple[str, ...]] = ()
     # Modules inference needs: what `zoo export` writes and `zoo sample` / `zoo predict` load.
     export_modules: ClassVar[tuple[str, ...]] = ()
+    # Further modules build_modules() must return, because a base class's training_step uses them by name.
+    required_modules: ClassVar[tuple[str, ...]] = ()
     # How `zoo benchmark` measures the plugin; None: it is listed as having no benchmark spec.
     benchmark: ClassVar[BenchmarkSpec | None] = None
     # A deeper study, "module:function", run by `zoo benchmark NAME --study`:
@@ -100,9 +104,13 @@ class Plugin(abc.ABC):
     def __init__(self, config: Config):
         self.config = config
         self.modules: dict[str, nn.Module] = dict(self.build_modules())
-        missing = set(self.export_modules + self.ema_modules) - set(self.modules)
-        if missing:
-            raise TypeError(f"{type(self).__name__} names modules it does not build: {sorted(missing)}")
+        needed = set(self.required_modules + self.export_modules + self.ema_modules)
+        if needed - set(self.modules):
+            # The class that asks for them: a base such as zoo.gan.GAN, whose training step uses them by name.
+            owner = next(c for c in type(self).__mro__
+                         if any(vars(c).get(k) for k in ("required_modules", "export_modules", "ema_modules")))
+            raise PluginError(f"{type(self).__name__}.build_modules() returned {sorted(self.modules)}; it must build "
+                              f"{sorted(needed)} (the modules {owner.__module__}.{owner.__qualname__} trains and exports by name)")
 
     # --- what every plugin provides -------------------------------------------------------------
     @abc.abstractmethod

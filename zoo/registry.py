@@ -21,7 +21,7 @@ from pathlib import Path
 
 import zoo
 from zoo.config import Config, plugin_defaults, read_yaml, resolve
-from zoo.errors import ConfigError, PluginError
+from zoo.errors import ConfigError, PluginError, ZooError
 from zoo.interfaces import FAMILIES, Plugin
 
 ENTRY_POINT_GROUP = "zoo.plugins"
@@ -70,6 +70,11 @@ class PluginSpec:
             raise PluginError(
                 f"plugin '{self.name}' ({self.target}) is not a Generator, Sampler, Classifier or Adapter subclass"
             )
+        missing = sorted(getattr(obj, "__abstractmethods__", ()))
+        if missing:
+            interface = FAMILIES[obj.family]
+            raise PluginError(f"plugin '{self.name}' ({self.target}) does not define {', '.join(missing)}, which every "
+                              f"{obj.family} must (zoo.interfaces.{interface.__name__} says what each returns)")
         if self.family is not None and obj.family != self.family:
             raise PluginError(f"plugin '{self.name}' is registered as a {self.family} but {self.target} is a {obj.family}")
         self.family = obj.family
@@ -106,9 +111,12 @@ class PluginSpec:
 
     @property
     def load_error(self) -> str | None:
+        """Why the plugin cannot be used (its class does not import or is incomplete, or its default.yaml
+        does not load), or None."""
         try:
             self.plugin_class
-        except PluginError as exc:
+            self.defaults()
+        except ZooError as exc:
             return str(exc)
         return None
 

@@ -11,7 +11,8 @@ import zoo
 from zoo.errors import ZooError
 
 TEMPLATES = Path(__file__).with_name("scaffold")
-FAMILIES = ("generator", "sampler", "classifier", "adapter")  # one folder each in scaffold/families/
+# One folder each in scaffold/families/; "gan" is a Generator on zoo.gan.GAN.
+FAMILIES = ("generator", "gan", "sampler", "classifier", "adapter")
 
 
 def new_plugin(name: str, parent: Path, family: str = "generator") -> list[Path]:

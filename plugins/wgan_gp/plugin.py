@@ -40,5 +40,5 @@ class WGANGP(GAN):
         critic.apply(dcgan_init)
         return {"generator": generator, "discriminator": critic}
 
-    def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        return self.config.gan.gp_weight * gradient_penalty(self.modules["discriminator"], real, fake)
+    def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"gp": self.config.gan.gp_weight * gradient_penalty(self.modules["discriminator"], real, fake)}

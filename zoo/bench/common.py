@@ -45,20 +45,69 @@ def stamp(benchmark: str, quick: bool) -> str:
     return f"{benchmark}-{datetime.date.today()}-{device_name()}{'-quick' if quick else ''}"
 
 
+# Keys that say how long a run goes, and when it logs, previews and saves: not what it learns. A
+# finished run is reused by a request that differs only in these (train.steps: a longer request resumes it).
+BOOKKEEPING_KEYS = {f"train.{key}" for key in ("steps", "checkpoint_every", "keep_checkpoints", "sample_every",
+                                                "log_every", "time_limit_min", "log_with")}
+
+
+def learned_settings(config: dict, prefix: str = "") -> dict:
+    """A resolved config as dotted keys, without the bookkeeping keys and the plugin's name: what the
+    model learns from."""
+    from zoo.config import PLUGIN_KEY
+
+    flat = {}
+    for key, value in config.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(learned_settings(value, f"{dotted}."))
+        elif dotted not in BOOKKEEPING_KEYS and dotted != PLUGIN_KEY:
+            flat[dotted] = value
+    return flat
+
+
+def keyed_folder(parent: Path, stem: str, config: dict, version: str) -> Path:
+    """parent/STEM-DATA-KEY: a benchmark run's folder, named by the data it trains on (`embedded`,
+    `face-train`, ...) and a key of everything it learns from and the plugin's version, so that a run
+    is only ever reused by a request for the same model."""
+    import hashlib
+
+    root = config.get("data", {}).get("root", "")
+    data = "-".join(Path(root).parts[-2:]) if root else "embedded"
+    key = hashlib.sha256(json.dumps([learned_settings(config), version], sort_keys=True, default=str).encode())
+    return parent / f"{stem}-{data}-{key.hexdigest()[:8]}"
+
+
+def _check_same_run(run_dir: Path, config: dict) -> None:
+    """A run folder that exists holds the run asked for, or nothing is trained or scored in it."""
+    from zoo.config import read_yaml
+
+    saved_file = run_dir / "config.yaml"
+    if not saved_file.is_file():
+        return
+    saved, wanted = learned_settings(read_yaml(saved_file)), learned_settings(config)
+    differ = sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
+    if differ:
+        key = differ[0]
+        raise ZooError(f"{run_dir} holds a run with another config ({key}: {saved.get(key)!r} there, "
+                       f"{wanted.get(key)!r} asked for): it is not the model to score; move it away, or give "
+                       "this one another folder")
+
+
 def trained_model(
     plugin_name: str, run_dir: Path, overrides: Sequence[str], files: Sequence[str | Path] = ()
 ) -> tuple[Plugin, float | None]:
     """The plugin trained in run_dir with config `files` and `overrides` (trained now, resumed, or
     loaded as it was), with its EMA weights where it keeps any, on the best device; and its training
-    wall time in seconds."""
-    from zoo.config import read_yaml
+    wall time in seconds. A run already in run_dir is only used if it learned from the same config."""
     from zoo.engine import Trainer
     from zoo.exports import export_run, load_model
     from zoo.registry import Registry
 
     registry = Registry.discover()
     spec = registry.get(plugin_name)
-    config = spec.config([read_yaml(f) for f in files], overrides)
+    config = spec.config(spec.read_configs(files), overrides)
+    _check_same_run(run_dir, config.to_dict())
     model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
     done = checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
     if not done:

@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from zoo.bench.common import keyed_folder
 from zoo.errors import ZooError
 
 EVALUATOR_METRICS = {"digit_fd", "digit_accuracy"}  # metrics that need a digit evaluator
+QUICK_REFERENCE_IMAGES = 500  # --quick: FID's real images, the first of the reference split by name
 
 
 @dataclasses.dataclass
@@ -25,6 +27,8 @@ class Plan:
     metrics: list[str]
     run_dir: str
     grid: str  # where the picture of its outputs goes
+    reference: str = ""  # the real images FID compares with (the spec's held-out split under the root)
+    reference_limit: int | None = None  # at most this many of them (--quick)
     evaluator: dict | None = None  # file, real_accuracy, data: the digit evaluator for EVALUATOR_METRICS
 
 
@@ -46,8 +50,14 @@ def plan(spec, data_root: str | None, quick: bool, steps: int | None, samples: i
         f"train.log_every={max(1, min(50, steps // 6))}", f"train.checkpoint_every={max(steps, 1)}",
         *(bench.quick_overrides if quick else bench.overrides),
     ]
+    reference = str(root / bench.reference) if data and bench.reference else data
+    if reference and not Path(reference).exists():
+        raise ZooError(f"{spec.name}'s benchmark scores against {bench.reference} under --data-root, and {reference} does not exist")
+    config = spec.config(spec.read_configs(files), overrides).to_dict()
     return Plan(
         name=spec.name, family=spec.family, data=data, files=files, overrides=overrides, steps=steps,
         samples=samples or (bench.quick_samples if quick else bench.samples), metrics=metrics,
-        run_dir=str(runs / f"{spec.name}-{steps}steps"), grid=str(out_dir / f"{name}-{spec.name}.png"),
+        run_dir=str(keyed_folder(runs, f"{spec.name}-{steps}steps", config, spec.version)),
+        grid=str(out_dir / f"{name}-{spec.name}.png"),
+        reference=reference, reference_limit=QUICK_REFERENCE_IMAGES if quick else None,
     )

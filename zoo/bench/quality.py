@@ -74,25 +74,30 @@ def _saved(images: torch.Tensor, folder: Path) -> Path:
 
 
 def _face_rate(plugin, images, labels, p: Plan) -> dict:
-    from zoo.metrics.faces import face_rate
+    from zoo.metrics.faces import enlarged_note, face_rate
 
     try:
         result = face_rate(_saved(images, Path(p.run_dir) / "benchmark_samples"), progress=False)
     except ZooError as exc:
         return {"value": None, "name": "face rate", "how": f"not measured: {exc}"}
-    return {"value": result["face_rate"], "name": "face rate",
-            "how": f"share of {result['count']} samples in which dlib's HOG detector finds exactly one face"}
+    return {"value": result["face_rate"], "name": "face rate", "enlarged_from": result["enlarged_from"],
+            "how": f"share of {result['count']} samples in which dlib's HOG detector finds exactly one face"
+                   f"{enlarged_note(result)}"}
 
 
 def _fid(plugin, images, labels, p: Plan) -> dict:
     from zoo.metrics.fid import fid
 
     try:
-        result = fid(p.data, _saved(images, Path(p.run_dir) / "benchmark_samples"), device=str(plugin.device))
+        result = fid(p.reference, _saved(images, Path(p.run_dir) / "benchmark_samples"), device=str(plugin.device),
+                     real_limit=p.reference_limit)
     except ZooError as exc:
         return {"value": None, "name": "FID", "how": f"not measured: {exc}"}
-    return {"value": result["fid"], "name": "FID",
-            "how": f"{result['fake_count']} samples against the {result['real_count']} training images; {result['backend']}"}
+    which = "training" if p.reference == p.data else "held-out"
+    capped = f" (--quick: at most the first {p.reference_limit} by name)" if p.reference_limit else ""
+    return {"value": result["fid"], "name": "FID", "kid": result["kid"],
+            "how": f"{result['fake_count']} samples against {result['real_count']} {which} images of {p.reference}"
+                   f"{capped}; {result['backend']}"}
 
 
 METRICS = {"held_out": _held_out, "digit_accuracy": _digit_accuracy, "digit_fd": _digit_fd, "face_rate": _face_rate, "fid": _fid}

@@ -18,6 +18,7 @@ from zoo.bench.common import device_label, trained_model
 from zoo.bench.plain_loop import plain_step_seconds
 from zoo.bench.plan import Plan
 from zoo.bench.quality import METRICS, digit_metrics
+from zoo.config import read_yaml
 from zoo.errors import ZooError
 from zoo.files import write_text_atomic
 
@@ -30,6 +31,8 @@ def measure(p: Plan) -> dict:
     _say(f"training ({p.run_dir})")
     plugin, train_wall = trained_model(p.name, Path(p.run_dir), p.overrides, p.files)
     config = plugin.config
+    # What the row says the model learned from is what its run folder says, not what was asked for.
+    trained_on = read_yaml(Path(p.run_dir) / "config.yaml")["data"]["root"] or "embedded digits"
     batch = config.train.batch_size * config.train.grad_accum
     engine_step = _engine_step_seconds(Path(p.run_dir), batch)
     _say("the same steps in a plain PyTorch loop")
@@ -52,7 +55,7 @@ def measure(p: Plan) -> dict:
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {
         "plugin": p.name, "family": p.family, "status": "ok", "version": spec.version, "source": spec.source,
-        "device": device_label(), "data": p.data or "embedded digits", "steps": p.steps, "batch_size": batch,
+        "device": device_label(), "data": trained_on, "steps": p.steps, "batch_size": batch,
         "train_images_per_s": round(batch / engine_step, 1) if engine_step else None,
         "train_wall_s": round(train_wall, 1) if train_wall else None,
         "engine_step_s": engine_step, "plain_step_s": plain_step,

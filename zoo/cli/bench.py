@@ -62,9 +62,10 @@ def plugin_group():
 @click.argument("name")
 @click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False), help="Where the NAME/ folder goes.")
 @click.option("--family", default="generator", show_default=True,
-              type=click.Choice(["generator", "sampler", "classifier", "adapter"]),
-              help="generator: a class-conditional VAE (one pass); sampler: conditional flow matching (Euler/Heun steps); "
-                   "classifier: a small CNN; adapter: domain-adversarial (gradient reversal).")
+              type=click.Choice(["generator", "gan", "sampler", "classifier", "adapter"]),
+              help="generator: a class-conditional VAE (one pass); gan: a hinge GAN with an R1 penalty on zoo.gan.GAN; "
+                   "sampler: conditional flow matching (Euler/Heun steps); classifier: a small CNN; "
+                   "adapter: domain-adversarial (gradient reversal).")
 def plugin_new(name, parent, family):
     """Scaffold a pip-installable plugin package in ./NAME: pyproject.toml with the `zoo.plugins`
     entry point, a small working model of the chosen family with its default config, and a contract test.
@@ -72,8 +73,9 @@ def plugin_new(name, parent, family):
     \b
     zoo plugin new my_vae
     zoo plugin new my_flow --family sampler
+    zoo plugin new my_gan --family gan          (R1 penalty; faces.yaml for zoo benchmark --data-root)
     pip install -e ./my_vae && zoo list        # my_vae is listed
-    python -m pytest my_vae/tests              # zoo.testing.check_plugin
+    pytest my_vae/tests                        # zoo.testing.check_plugin
     See CONTRIBUTING.md for what a plugin must do.
     """
     from zoo.scaffolding import new_plugin
@@ -82,4 +84,4 @@ def plugin_new(name, parent, family):
     root = Path(parent) / name
     for path in files:
         click.echo(f"wrote {path}")
-    click.echo(f"next: pip install -e {root} && zoo run {name} --set train.steps=200 && python -m pytest {root / 'tests'}")
+    click.echo(f"next: pip install -e {root} && zoo run {name} --set train.steps=200 && pytest {root / 'tests'}")

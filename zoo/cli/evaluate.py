@@ -52,12 +52,15 @@ def evaluate_faces(folder, json_out):
 
     \b
     zoo eval faces out/          needs the optional extra: pip install -e ".[faces]"
-    Real 64x64 CelebA faces score about 94-95%.
+    Real 64x64 CelebA faces score about 94-95%. The detector finds no face below 64x64, so smaller
+    images are enlarged to 64 px first (bicubic), and the output says so. 500 real face/val images
+    score 94.6% at 64x64, 0% shrunk to 32x32 as they are, and 85.2% shrunk and enlarged this way.
     """
-    from zoo.metrics.faces import face_rate
+    from zoo.metrics.faces import enlarged_note, face_rate
 
     result = face_rate(folder)
-    click.echo(f"face rate {result['face_rate']:.1%}: exactly one face in {result['exactly_one_face']} of {result['count']} images")
+    click.echo(f"face rate {result['face_rate']:.1%}: exactly one face in {result['exactly_one_face']} of "
+               f"{result['count']} images{enlarged_note(result)}")
     common.write_metric(result, json_out, Path(str(Path(folder)).rstrip("/") + "-faces.json"))
 
 

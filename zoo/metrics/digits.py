@@ -27,12 +27,15 @@ def trained_evaluator(data: str, steps: int, runs: Path, backbone: str | None = 
     digits) for `steps`, cached in `runs`, with its default network or `backbone` (model.backbone, e.g. a
     timm name, for a second opinion from a different architecture); and {file, backbone, steps, data (its
     held-out split), real_accuracy (on that split), train_wall_s}."""
-    from zoo.bench.common import trained_model  # training lives above the metrics
+    from zoo.bench.common import keyed_folder, trained_model  # training lives above the metrics
     from zoo.metrics.accuracy import domain_accuracy
+    from zoo.registry import Registry
 
-    run_dir = runs / f"evaluator-{Path(data).name or 'embedded'}-{steps}steps{f'-{backbone}' if backbone else ''}"
-    overrides = [f"data.root={data}", f"train.steps={steps}", "train.sample_every=0"]
-    evaluator, wall = trained_model(EVALUATOR, run_dir, overrides + ([f"model.backbone={backbone}"] if backbone else []))
+    overrides = [f"data.root={data}", f"train.steps={steps}", "train.sample_every=0",
+                 *([f"model.backbone={backbone}"] if backbone else [])]
+    spec = Registry.discover().get(EVALUATOR)
+    run_dir = keyed_folder(runs, f"evaluator-{steps}steps", spec.config([], overrides).to_dict(), spec.version)
+    evaluator, wall = trained_model(EVALUATOR, run_dir, overrides)
     held_out = labelled_digits(data, "val", evaluator.config.data.image_size)
     return evaluator, {"file": str(run_dir / "model.safetensors"), "backbone": evaluator.config.model.backbone,
                        "steps": steps, "data": held_out.describe(),

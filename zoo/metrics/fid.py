@@ -113,11 +113,12 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
 
 
 def fid(real: str | Path, fake: str | Path, weights: str | Path | None = None, device: str = "cpu",
-        batch_size: int = 50, dims: int = DIMS) -> dict:
+        batch_size: int = 50, dims: int = DIMS, real_limit: int | None = None) -> dict:
     """FID and KID between two image folders, with how they were measured. Only dims=2048 is the standard
-    FID; smaller feature layers (64, 192, 768) are pytorch-fid's options for small sample counts."""
+    FID; smaller feature layers (64, 192, 768) are pytorch-fid's options for small sample counts.
+    real_limit: use only the first that many real images (by file name)."""
     weights = find_inception_weights(weights)
-    real_files, fake_files = _folder_images(real), _folder_images(fake)
+    real_files, fake_files = _folder_images(real)[:real_limit], _folder_images(fake)
     model = inception(weights, device, dims)
     real_features, cached = cached_features(real_files, model, weights, device, batch_size, dims)
     fake_features = features(fake_files, model, device, batch_size, dims)
