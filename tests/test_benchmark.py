@@ -25,8 +25,12 @@ def test_quick_benchmark_measures_a_generator_and_a_sampler(tmp_path, monkeypatc
     rows = {r["plugin"]: r for r in report["plugins"]}
     for name, row in rows.items():
         assert row["status"] == "ok", row
-        for key in ("train_images_per_s", "engine_vs_plain", "sample_images_per_s", "peak_rss_mib"):
+        for key in ("train_images_per_s", "engine_vs_plain", "sample_images_per_s", "peak_rss_mib", "train_flop_per_image",
+                    "train_flop_per_s", "mfu"):
             assert row[key] > 0, (name, key)
+        # MFU is the achieved rate over the ceiling measured in the same process.
+        assert row["mfu"] == round(row["train_flop_per_s"] / row["ceiling"]["flop_per_s"], 3)
+        assert row["ceiling"]["probe"] in row["ceiling"]["probes"] and row["ceiling"]["flop_per_s"] >= max(row["ceiling"]["probes"].values()) - 1
         assert (tmp_path / "results" / f"{report['suite']}-{name}.png").is_file()
         assert f"| {name} |" in table
     # A generator: one network pass per image. The sampler: quick spec = DPM-Solver, 10 steps, guidance 2
@@ -113,6 +117,24 @@ def test_unmeasurable_plugins_are_listed_and_the_others_go_on(tmp_path, monkeypa
 def test_benchmark_refuses_unclear_requests(args, message):
     result = zoo("benchmark", *args)
     assert result.exit_code != 0 and message in result.output, result.output
+
+
+def test_step_flops_count_every_pass_of_a_whole_step():
+    import torch
+
+    from zoo.bench.plain_loop import training_step_flops
+
+    spec = Registry.discover().get("dcgan")
+    tiny = ["data.image_size=16", "model.base_channels=8", "train.sample_every=0"]
+    per_batch = {b: training_step_flops(spec, spec.config([], [*tiny, f"train.batch_size={b}"]), torch.device("cpu"))
+                 for b in (8, 16)}
+    assert per_batch[16] == 2 * per_batch[8] > 0  # the same network, twice the images
+    # WGAN-GP's generator steps once per 5 critic steps: the average counts that cycle whole.
+    wgan = Registry.discover().get("wgan_gp")
+    critic_only = training_step_flops(wgan, wgan.config([], [*tiny, "train.batch_size=8", "gan.n_critic=1000"]),
+                                      torch.device("cpu"))
+    cycle = training_step_flops(wgan, wgan.config([], [*tiny, "train.batch_size=8", "gan.n_critic=5"]), torch.device("cpu"))
+    assert cycle > critic_only
 
 
 def test_a_run_that_stopped_early_is_never_scored(tmp_path):

@@ -31,40 +31,86 @@ class PlainStep:
         opt.zero_grad(set_to_none=True)
 
 
+class PlainLoop:
+    """The plugin's own training_step in a hand-written loop: its optimizers, LR schedulers and EMA,
+    the same batch size and data, no engine."""
+
+    def __init__(self, spec, config, device: torch.device):
+        from zoo.ema import EMA
+
+        torch.manual_seed(config.train.seed)
+        self.device = device
+        self.plugin = plugin = spec.build(config).to(device)
+        self.optimizers = plugin.configure_optimizers()
+        self.schedulers = plugin.configure_schedulers(self.optimizers)
+        self.ema = EMA.of(plugin, plugin.modules, config.train.ema_decay)
+        precision = config.train.mixed_precision if device.type == "cuda" else "no"
+        self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+        self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        self.loader = torch.utils.data.DataLoader(plugin.train_dataset(), batch_size=config.train.batch_size,
+                                                  shuffle=True, drop_last=True)
+        self.batches = iter(self.loader)
+        for module in plugin.modules.values():
+            module.train()
+
+    def step(self, index: int) -> None:
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            batch = next(self.batches)
+        device = self.device
+        batch = to_model_range({k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()})
+        with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+            logs = self.plugin.training_step(batch, PlainStep(index, self.optimizers, device, self.scaler))
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.plugin.modules, index)
+        [float(v) for v in logs.values()]  # a plain loop reads its losses too (and waits for the GPU)
+
+
 def plain_step_seconds(spec, config, device: torch.device, steps: int, warmup: int) -> float:
-    """Seconds per step of the plugin's own training_step in a plain PyTorch loop: its optimizers, LR
-    schedulers and EMA, the same batch size and data, no engine. Median over steps after `warmup`."""
+    """Seconds per step of the plugin's own training_step in a plain PyTorch loop (PlainLoop). Median
+    over steps after `warmup`."""
     import statistics
 
-    from zoo.ema import EMA
-
-    torch.manual_seed(config.train.seed)
-    plugin = spec.build(config).to(device)
-    optimizers = plugin.configure_optimizers()
-    schedulers = plugin.configure_schedulers(optimizers)
-    ema = EMA.of(plugin, plugin.modules, config.train.ema_decay)
-    precision = config.train.mixed_precision if device.type == "cuda" else "no"
-    autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-    loader = torch.utils.data.DataLoader(plugin.train_dataset(), batch_size=config.train.batch_size, shuffle=True, drop_last=True)
-    for module in plugin.modules.values():
-        module.train()
-    batches, times = iter(loader), []
+    loop, times = PlainLoop(spec, config, device), []
     for index in range(warmup + steps):
         start = time.perf_counter()
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            batch = next(batches)
-        batch = to_model_range({k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()})
-        with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-            logs = plugin.training_step(batch, PlainStep(index, optimizers, device, scaler))
-        for scheduler in schedulers.values():
-            scheduler.step()
-        if ema is not None:
-            ema.update(plugin.modules, index)
-        [float(v) for v in logs.values()]  # a plain loop reads its losses too (and waits for the GPU)
+        loop.step(index)
         if index >= warmup:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def training_step_flops(spec, config, device: torch.device, steps: int = 5) -> float:
+    """FLOPs of one training step (every forward and backward pass, D and G alike) as torch's
+    FlopCounterMode counts them: matmuls, convolutions and attention, not elementwise work. Averaged
+    over `steps` steps after a first, so that a cycle such as WGAN-GP's 5 critic steps per generator
+    step is counted whole."""
+    loop = PlainLoop(spec, config, device)
+    loop.step(0)
+    with _total_flop_counter() as counter:
+        for index in range(1, steps + 1):
+            loop.step(index)
+    return counter.get_total_flops() / steps
+
+
+def _total_flop_counter():
+    """torch's FlopCounterMode, counting the total only. Its per-module breakdown hooks every module's
+    backward, which autograd.grad refuses inside a gradient penalty (WGAN-GP, R1)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class GlobalOnly:
+        parents = {"Global"}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    counter = FlopCounterMode(display=False)
+    counter.mod_tracker = GlobalOnly()
+    return counter

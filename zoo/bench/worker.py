@@ -15,7 +15,8 @@ from typing import Sequence
 import torch
 
 from zoo.bench.common import device_label, trained_model
-from zoo.bench.plain_loop import plain_step_seconds
+from zoo.bench.flops import dense_ceiling, step_speed
+from zoo.bench.plain_loop import plain_step_seconds, training_step_flops
 from zoo.bench.plan import Plan
 from zoo.bench.quality import METRICS, digit_metrics
 from zoo.config import read_yaml
@@ -37,6 +38,14 @@ def measure(p: Plan) -> dict:
     engine_step = _engine_step_seconds(Path(p.run_dir), batch)
     _say("the same steps in a plain PyTorch loop")
     plain_step = plain_step_seconds(spec, config, plugin.device, steps=min(20, max(4, p.steps // 3)), warmup=2)
+    _say("FLOPs of a step, and the machine's dense ceiling")
+    try:
+        flop_per_step = training_step_flops(spec, config, plugin.device)
+    except Exception as exc:  # torch's counter refusing a step costs the row its MFU, not its other figures
+        flop_per_step, flop_error = None, f"{type(exc).__name__}: {exc}"
+    # The plain loop's step time, measured just now beside the ceiling: a reused run's log may be from another day.
+    speed = (step_speed(flop_per_step, plain_step, batch, dense_ceiling(plugin.device)) if flop_per_step
+             else {"mfu": None, "mfu_note": f"FLOPs not counted: {flop_error}"})
     _say(f"{p.samples} outputs")
     outputs, labels, sample_s, evals = benchmark_outputs(plugin, p.samples)
     count = len(outputs) if outputs is not None else p.samples
@@ -58,7 +67,7 @@ def measure(p: Plan) -> dict:
         "device": device_label(), "data": trained_on, "steps": p.steps, "batch_size": batch,
         "train_images_per_s": round(batch / engine_step, 1) if engine_step else None,
         "train_wall_s": round(train_wall, 1) if train_wall else None,
-        "engine_step_s": engine_step, "plain_step_s": plain_step,
+        "engine_step_s": engine_step, "plain_step_s": plain_step, **speed,
         "engine_vs_plain": round(plain_step / engine_step, 3) if engine_step else None,
         "outputs": count, "sample_images_per_s": round(count / sample_s, 1),
         "network_evals_per_image": evals, "peak_rss_mib": round(peak_mib), "cuda_peak_mib": cuda_peak and round(cuda_peak),
