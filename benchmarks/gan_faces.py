@@ -30,6 +30,42 @@ from zoo.bench.common import device_label, device_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ("dcgan", "sagan", "wgan_gp")
+# dcgan faces-cpu's training speed on 2 CPU cores on 2026-11-23: what a budget's minutes are scaled to.
+REFERENCE_IMAGES_PER_S = 125.0
+
+
+def speed_reference(data_root: Path, steps: int) -> dict:
+    """The study's fixed yardstick, measured at its start: dcgan's faces-cpu step (64x64, batch 64) in
+    the plain loop, and the best dense rate of this machine now. Speeds move 2x between days on shared
+    machines; `scale` (today's images/s over 2026-11-23's) turns wall minutes into comparable ones."""
+    import torch
+
+    from zoo.bench.flops import dense_ceiling
+    from zoo.bench.plain_loop import plain_step_seconds
+    from zoo.registry import Registry
+
+    device = torch.device(device_name())
+    ceiling = dense_ceiling(device)
+    if steps <= 0:
+        return {"ceiling": ceiling}
+    spec = Registry.discover().get("dcgan")
+    config = spec.config(spec.read_configs(["faces-cpu"]), [f"data.root={data_root / 'train'}"])
+    seconds = plain_step_seconds(spec, config, device, steps=steps, warmup=min(5, steps))
+    speed = config.train.batch_size / seconds
+    return {"recipe": "dcgan faces-cpu", "steps": steps, "images_per_s": round(speed, 1),
+            "scale": round(speed / REFERENCE_IMAGES_PER_S, 3), "ceiling": ceiling}
+
+
+def flop_per_image(name: str, recipe: Path, data_root: Path, overrides: list[str]) -> float:
+    """FLOPs of one training step of the model as trained here (FlopCounterMode), per image of its batch."""
+    import torch
+
+    from zoo.bench.plain_loop import training_step_flops
+    from zoo.registry import Registry
+
+    spec = Registry.discover().get(name)
+    config = spec.config(spec.read_configs([recipe]), [f"data.root={data_root / 'train'}", *overrides])
+    return training_step_flops(spec, config, torch.device(device_name())) / config.train.batch_size
 
 
 def train_segment(name: str, recipe: Path, data_root: Path, run: Path, minutes: float, overrides: list[str]) -> float:
@@ -130,20 +166,33 @@ def quality_cells(row: dict) -> str:
     return f"{face} | {fid} | {kid}"
 
 
+def _reference_line(report: dict) -> str:
+    ref = report["speed_reference"]
+    ceiling = f"ceiling {ref['ceiling']['flop_per_s'] / 1e9:.0f} GFLOP/s ({ref['ceiling']['probe']})"
+    if "images_per_s" not in ref:
+        return f"not measured in this call; {ceiling}"
+    return (f"this call: {ref['recipe']} at {ref['images_per_s']:g} images/s over {ref['steps']} steps, "
+            f"x{ref['scale']:g} of {REFERENCE_IMAGES_PER_S:g}; {ceiling}")
+
+
 def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path, png_path = (out / f"{stamp}.{ext}" for ext in ("json", "md", "png"))
     json_path.write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| model | recipe | minutes | steps | face rate | FID | KID x 1000 (± std) | train img/s | data share | scoring |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | recipe | minutes | scaled minutes | steps | face rate | FID | KID x 1000 (± std) | train img/s | MFLOP per image | MFU | data share | scoring |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     real = report.get("real_reference")
     if real:
-        lines.append(f"| *{real['count']} real `train` images* | | | | {quality_cells(real)} | | | {real['score_wall_s']:.0f} s |")
+        lines.append(f"| *{real['count']} real `train` images* | | | | | {quality_cells(real)} | | | | | {real['score_wall_s']:.0f} s |")
     for name, model in report["models"].items():
         for p in model["points"]:
             speed = f"{p['images_per_s']:.0f}" if "images_per_s" in p else "?"
             share = f"{p['data_share']:.1%}" if "data_share" in p else "?"
-            lines.append(f"| {name} | {model['recipe']} | {p['minutes']:g} | {p['step']} | {quality_cells(p)} | {speed} | {share} | {p['score_wall_s']:.0f} s |")
+            scaled = f"{p['scaled_minutes']:g}" if "scaled_minutes" in p else "?"
+            mflop = f"{p['flop_per_image'] / 1e6:.0f}" if "flop_per_image" in p else "?"
+            mfu = f"{p['mfu']:.0%}" if "mfu" in p else "?"
+            lines.append(f"| {name} | {model['recipe']} | {p['minutes']:g} | {scaled} | {p['step']} | {quality_cells(p)} | {speed} "
+                         f"| {mflop} | {mfu} | {share} | {p['score_wall_s']:.0f} s |")
     grids = "\n".join(f"![{name}]({stamp}-{name}-first32.png)" for name in report["models"])
     md_path.write_text(
         f"# GANs on HW2 faces: time to quality ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
@@ -154,7 +203,7 @@ def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]
         f"(export, sampling, metrics) is not in it. **face rate**: dlib HOG detector, exactly one "
         f"face (real `val` faces: 94.6%). **FID** and **KID** against the {report['real_count']} `val` images: pytorch-fid's "
         f"InceptionV3 and TF-ported weights, {report['fid_dims']}-d features; KID is the unbiased MMD² (cubic kernel), mean "
-        f"± std over 100 subsets. The *real* row scores real training images the same way: the floor of each metric at this sample count. **data share**: median share of the training wall time spent waiting for a batch.\n\n"
+        f"± std over 100 subsets. **scaled minutes**: the minutes at the speed of 2026-11-23, by the speed reference measured at the start of each call ({_reference_line(report)}). **MFU**: one training step's FLOPs (FlopCounterMode) per image x train img/s, over the ceiling of that reference. The *real* row scores real training images the same way: the floor of each metric at this sample count. **data share**: median share of the training wall time spent waiting for a batch.\n\n"
         f"![quality against minutes]({png_path.name})\n\nFirst 32 samples at each model's last point:\n\n{grids}\n"
     )
     plot_curves(report, png_path)
@@ -205,6 +254,8 @@ def main() -> None:
     parser.add_argument("--plugins", nargs="+", default=list(PLUGINS))
     parser.add_argument("--recipe", default="faces-cpu", help="plugins/NAME/RECIPE.yaml (default faces-cpu; faces: the reports' networks)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="extra config override for every model")
+    parser.add_argument("--reference-steps", type=int, default=60,
+                        help="steps of the speed reference (dcgan faces-cpu) measured first; 0 skips it (no scaled minutes)")
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--fid-dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="2048 is the standard FID")
     parser.add_argument("--work", type=Path, help="where the runs live (default runs/benchmark/gan-faces-DEVICE)")
@@ -222,6 +273,8 @@ def main() -> None:
     state = json.loads(state_path.read_text()) if state_path.is_file() else {}
     stamp = f"gan-faces-{datetime.date.today()}-{device}"
     segments = math.ceil(args.minutes / args.score_every - 1e-9)
+    reference = speed_reference(args.data_root, args.reference_steps)
+    print("speed reference: " + json.dumps(reference), flush=True)
     for name in args.plugins:
         recipe = ROOT / "plugins" / name / f"{args.recipe}.yaml"
         if not recipe.is_file():
@@ -229,6 +282,7 @@ def main() -> None:
         model = state.setdefault(name, {"recipe": args.recipe, "points": []})
         if model["recipe"] != args.recipe:
             sys.exit(f"{work / name} was trained with recipe {model['recipe']}; use --work for another recipe")
+        flops = None
         for segment in range(1, segments + 1):
             minutes = round(min(segment * args.score_every, args.minutes), 4)
             if any(p["minutes"] >= minutes - 1e-6 for p in model["points"]):
@@ -239,16 +293,23 @@ def main() -> None:
                      "segment_wall_s": round(wall, 1)}
             point.update(score(name, work / name, args.data_root, args.samples, work, args.fid_dims))
             point.update(step_figures(work / name))
+            flops = flops or flop_per_image(name, recipe, args.data_root, args.overrides)
+            point["flop_per_image"] = round(flops)
+            if "images_per_s" in point:
+                point["mfu"] = round(flops * point["images_per_s"] / reference["ceiling"]["flop_per_s"], 3)
+            if "scale" in reference:  # this segment's minutes at 2026-11-23's speed, on top of the earlier ones'
+                before = model["points"][-1].get("scaled_minutes", 0.0) if model["points"] else 0.0
+                point["scaled_minutes"] = round(before + (minutes - trained) * reference["scale"], 2)
             model["points"].append(point)
             state_path.write_text(json.dumps(state, indent=2))  # a stopped benchmark keeps its scored points
             print(f"{name} at {minutes:g} min: " + ", ".join(f"{k} {v}" for k, v in point.items() if k != "minutes"), flush=True)
 
     any_point = next((p for m in state.values() for p in m["points"] if p.get("real_count")), {})
-    reference = real_reference(args.data_root, args.samples, work, args.fid_dims)
-    report = {"benchmark": "gan-faces", "date": str(datetime.date.today()), "device": device_label(),
+    real = real_reference(args.data_root, args.samples, work, args.fid_dims)
+    report = {"speed_reference": reference, "benchmark": "gan-faces", "date": str(datetime.date.today()), "device": device_label(),
               "data_root": str(args.data_root), "train_images": len(list((args.data_root / "train").iterdir())),
               "real_count": any_point.get("real_count"), "score_every": args.score_every, "samples": args.samples,
-              "seed": 0, "fid_dims": args.fid_dims, "overrides": args.overrides, "real_reference": reference, "models": state}
+              "seed": 0, "fid_dims": args.fid_dims, "overrides": args.overrides, "real_reference": real, "models": state}
     for path in write_results(report, args.out, stamp, work):
         print(f"wrote {path}")
 

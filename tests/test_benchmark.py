@@ -197,12 +197,12 @@ def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):
     import subprocess
     import sys
 
-    face_root(tmp_path)
+    face_root(tmp_path, train=64)  # one batch of the speed reference (dcgan faces-cpu, batch 64)
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
     common = [sys.executable, script, "--data-root", tmp_path / "face", "--plugins", "dcgan", "--score-every", "0.02",
               "--set", "data.image_size=16", "--set", "model.base_channels=8", "--set", "train.batch_size=8",
               "--set", "train.log_every=1",  # a 1.2 s segment on a busy machine may not reach 25 steps
-              "--samples", "6", "--fid-dims", "64", "--work", tmp_path / "work", "--out", tmp_path / "results"]
+              "--samples", "6", "--fid-dims", "64", "--reference-steps", "2", "--work", tmp_path / "work", "--out", tmp_path / "results"]
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     first = subprocess.run([*map(str, common), "--minutes", "0.02"], capture_output=True, text=True, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
@@ -212,12 +212,22 @@ def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):
     report = json.loads(next((tmp_path / "results").glob("gan-faces-*.json")).read_text())
     points = report["models"]["dcgan"]["points"]
     assert [p["minutes"] for p in points] == [0.02, 0.04] and points[0]["step"] < points[1]["step"]
+    reference = report["speed_reference"]
+    assert reference["recipe"] == "dcgan faces-cpu" and reference["scale"] == round(reference["images_per_s"] / 125, 3)
+    # Each segment's minutes at the reference's speed of that call, added up; MFU over the same call's ceiling.
+    assert points[0]["scaled_minutes"] == round(0.02 * json.loads(first_reference(first.stdout))["scale"], 2)
     for point in points:
         assert point["score_wall_s"] > 0 and point["train_wall_s"] > 0 and 0 <= point["data_share"] < 1
+        assert point["flop_per_image"] > 0 and 0 < point["mfu"] < 5
         # The README's install (the faces and fid extras) measures all three.
         assert point["face_rate"] is not None and point["fid"] > 0 and point["kid"] is not None and point["kid_std"] >= 0
     assert {p.suffix for p in (tmp_path / "results").iterdir()} == {".json", ".md", ".png"}
-    assert "| dcgan | faces-cpu | 0.04 |" in next((tmp_path / "results").glob("gan-faces-*.md")).read_text()
+    table = next((tmp_path / "results").glob("gan-faces-*.md")).read_text()
+    assert "| dcgan | faces-cpu | 0.04 |" in table and "x" + f"{reference['scale']:g} of 125" in table
+
+
+def first_reference(stdout: str) -> str:
+    return next(line for line in stdout.splitlines() if line.startswith("speed reference: ")).split(": ", 1)[1]
 
 
 def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path):
