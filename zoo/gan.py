@@ -1,11 +1,12 @@
 """What every GAN plugin shares: named losses, the discriminator/generator alternation, sampling.
 
 A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}) and,
-optionally, `discriminator_penalty` (extra D loss terms, logged by name); the loss (`gan.loss`), the number of discriminator steps per generator step (`gan.n_critic`), the
-DiffAugment policy applied to everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout";
-empty for none) and the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its
-config. Losses take discriminator outputs and return scalars. Sampling uses the EMA of the generator
-when the run kept one (`train.ema_decay`).
+optionally, `discriminator_penalty` (extra D loss terms, logged by name); the loss (`gan.loss`), the
+number of discriminator steps per generator step (`gan.n_critic`), the DiffAugment policy applied to
+everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout"; empty for none) and the two
+Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its config. Losses take
+discriminator outputs and return scalars. Sampling uses the EMA of the generator when the run kept
+one (`train.ema_decay`).
 
 A config with `model.num_classes` > 0 makes the GAN class-conditional: the networks are called as
 G(z, y) and D(x, y), training reads labelled batches ({"image", "label"}) and G is given the real
@@ -177,8 +178,10 @@ class GAN(Generator):
         real, seen_fake = self.augment(real), self.augment(fake)
         d_loss = self.discriminator_loss(D(real, *condition), D(seen_fake.detach(), *condition))
         penalty = self.discriminator_penalty(real, seen_fake.detach())
-        terms = penalty if isinstance(penalty, dict) else {}
-        d_loss = d_loss + (sum(terms.values()) if isinstance(penalty, dict) else penalty)
+        if isinstance(penalty, dict):  # named terms, each logged
+            d_loss, terms = d_loss + sum(penalty.values()), penalty
+        else:
+            d_loss, terms = d_loss + penalty, {}
         step.optimize("discriminator", d_loss)
         logs = {"loss_d": d_loss.detach(), **{name: term.detach() for name, term in terms.items()}}
 
