@@ -50,10 +50,13 @@ class PlainLoop:
         self.loader = torch.utils.data.DataLoader(plugin.train_dataset(), batch_size=config.train.batch_size,
                                                   shuffle=True, drop_last=True)
         self.batches = iter(self.loader)
+        self.steps_taken = 0
         for module in plugin.modules.values():
             module.train()
 
-    def step(self, index: int) -> None:
+    def step(self) -> None:
+        """One training step; the loop counts them (a plugin's step index decides e.g. n_critic)."""
+        index = self.steps_taken
         try:
             batch = next(self.batches)
         except StopIteration:
@@ -68,33 +71,41 @@ class PlainLoop:
         if self.ema is not None:
             self.ema.update(self.plugin.modules, index)
         [float(v) for v in logs.values()]  # a plain loop reads its losses too (and waits for the GPU)
+        self.steps_taken += 1
+
+    def seconds_per_step(self, steps: int, warmup: int) -> float:
+        """Median seconds of `steps` steps after `warmup` more."""
+        import statistics
+
+        times = []
+        for _ in range(warmup + steps):
+            start = time.perf_counter()
+            self.step()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times[warmup:])
+
+    def flops_per_step(self, steps: int = 5) -> float:
+        """FLOPs of one training step (every forward and backward pass, D and G alike) as torch's
+        FlopCounterMode counts them: matmuls, convolutions and attention, not elementwise work. Averaged
+        over `steps` steps after a first step (untimed, uncounted) if none was taken yet, so that a cycle
+        such as WGAN-GP's 5 critic steps per generator step is counted whole."""
+        if not self.steps_taken:
+            self.step()
+        with _total_flop_counter() as counter:
+            for _ in range(steps):
+                self.step()
+        return counter.get_total_flops() / steps
 
 
 def plain_step_seconds(spec, config, device: torch.device, steps: int, warmup: int) -> float:
     """Seconds per step of the plugin's own training_step in a plain PyTorch loop (PlainLoop). Median
     over steps after `warmup`."""
-    import statistics
-
-    loop, times = PlainLoop(spec, config, device), []
-    for index in range(warmup + steps):
-        start = time.perf_counter()
-        loop.step(index)
-        if index >= warmup:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return PlainLoop(spec, config, device).seconds_per_step(steps, warmup)
 
 
 def training_step_flops(spec, config, device: torch.device, steps: int = 5) -> float:
-    """FLOPs of one training step (every forward and backward pass, D and G alike) as torch's
-    FlopCounterMode counts them: matmuls, convolutions and attention, not elementwise work. Averaged
-    over `steps` steps after a first, so that a cycle such as WGAN-GP's 5 critic steps per generator
-    step is counted whole."""
-    loop = PlainLoop(spec, config, device)
-    loop.step(0)
-    with _total_flop_counter() as counter:
-        for index in range(1, steps + 1):
-            loop.step(index)
-    return counter.get_total_flops() / steps
+    """PlainLoop.flops_per_step of a fresh loop."""
+    return PlainLoop(spec, config, device).flops_per_step(steps)
 
 
 def _total_flop_counter():

@@ -16,7 +16,7 @@ import torch
 
 from zoo.bench.common import device_label, trained_model
 from zoo.bench.flops import dense_ceiling, step_speed
-from zoo.bench.plain_loop import plain_step_seconds, training_step_flops
+from zoo.bench.plain_loop import PlainLoop
 from zoo.bench.plan import Plan
 from zoo.bench.quality import METRICS, digit_metrics
 from zoo.config import read_yaml
@@ -37,10 +37,11 @@ def measure(p: Plan) -> dict:
     batch = config.train.batch_size * config.train.grad_accum
     engine_step = _engine_step_seconds(Path(p.run_dir), batch)
     _say("the same steps in a plain PyTorch loop")
-    plain_step = plain_step_seconds(spec, config, plugin.device, steps=min(20, max(4, p.steps // 3)), warmup=2)
+    plain = PlainLoop(spec, config, plugin.device)
+    plain_step = plain.seconds_per_step(steps=min(20, max(4, p.steps // 3)), warmup=2)
     _say("FLOPs of a step, and the machine's dense ceiling")
     try:
-        flop_per_step = training_step_flops(spec, config, plugin.device)
+        flop_per_step = plain.flops_per_step()  # the same loop: its model and data are built once
     except Exception as exc:  # torch's counter refusing a step costs the row its MFU, not its other figures
         flop_per_step, flop_error = None, f"{type(exc).__name__}: {exc}"
     # The plain loop's step time, measured just now beside the ceiling: a reused run's log may be from another day.
