@@ -22,7 +22,8 @@ class BuildWithRegistry(build_py):
 
 
 setup(
-    packages=find_packages(include=["zoo", "zoo.*"]) + ["zoo.plugins"]
+    packages=find_packages(include=["zoo", "zoo.*"])
+    + ["zoo.plugins"]
     + [f"zoo.plugins.{name}" for name in find_packages("plugins")],
     package_dir={"zoo.plugins": "plugins"},
     cmdclass={"build_py": BuildWithRegistry},

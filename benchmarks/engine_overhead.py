@@ -24,15 +24,15 @@ import torch
 
 from zoo.bench.common import device_name, environment
 from zoo.bench.plain_loop import plain_step_seconds
-from zoo.engine import Trainer
-from zoo.metric_log import read_metrics
 from zoo.registry import Registry
+from zoo.training.engine import start_run
+from zoo.training.run_log import read_metrics
 
 
 def engine_seconds(spec, config, warmup: int, steps: int) -> float:
     """The engine's own per-window timing (metrics.jsonl), over the windows after the warmup."""
     with tempfile.TemporaryDirectory() as run_dir:
-        Trainer(spec, config, run_dir).fit()
+        start_run(spec, config, Path(run_dir), resume=False)
         rows = read_metrics(run_dir)
     per_image = config.train.batch_size
     timed = [r for r in rows if r["step"] > warmup]
@@ -67,16 +67,24 @@ def main() -> None:
         ]
     )
     device = device_name()
-    print(f"dcgan {args.image_size}x{args.image_size} (base_channels {args.base_channels}), batch {args.batch_size}, {args.steps} timed steps x {args.repeats}, {device}")
+    print(
+        f"dcgan {args.image_size}x{args.image_size} (base_channels {args.base_channels}), batch {args.batch_size}, "
+        f"{args.steps} timed steps x {args.repeats}, {device}"
+    )
 
     ratios, plain_times, engine_times = [], [], []
     for repeat in range(args.repeats):
         engine = engine_seconds(spec, config, args.warmup, args.steps)
-        plain = plain_step_seconds(spec, config, torch.device(device), steps=args.steps, warmup=args.warmup) * args.steps
+        plain = (
+            plain_step_seconds(spec, config, torch.device(device), steps=args.steps, warmup=args.warmup) * args.steps
+        )
         ratios.append(plain / engine)
         plain_times.append(plain / args.steps)
         engine_times.append(engine / args.steps)
-        print(f"  repeat {repeat + 1}: plain {plain / args.steps * 1000:.1f} ms/step, engine {engine / args.steps * 1000:.1f} ms/step, ratio {plain / engine:.3f}")
+        print(
+            f"  repeat {repeat + 1}: plain {plain / args.steps * 1000:.1f} ms/step, engine "
+            f"{engine / args.steps * 1000:.1f} ms/step, ratio {plain / engine:.3f}"
+        )
 
     result = {
         "benchmark": "engine_overhead",
@@ -98,10 +106,13 @@ def main() -> None:
     stem = args.out / f"engine_overhead-{result['date']}-{device}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(
-        "| plugin | device | data | size | width | batch | plain ms/step | engine ms/step | ratio (plain/engine, median of "
+        "| plugin | device | data | size | width | batch | plain ms/step | engine ms/step | ratio (plain/engine, "
+        "median of "
         f"{args.repeats}) |\n|---|---|---|---|---|---|---|---|---|\n"
-        f"| dcgan | {result['device']} | {result['data']} | {args.image_size} | {args.base_channels} | {args.batch_size} "
-        f"| {result['plain_ms_per_step_median']} | {result['engine_ms_per_step_median']} | {result['ratio_plain_over_engine_median']} |\n"
+        f"| dcgan | {result['device']} | {result['data']} | {args.image_size} | {args.base_channels} | "
+        f"{args.batch_size} "
+        f"| {result['plain_ms_per_step_median']} | {result['engine_ms_per_step_median']} | "
+        f"{result['ratio_plain_over_engine_median']} |\n"
     )
     print(f"median ratio plain/engine: {result['ratio_plain_over_engine_median']} (target >= 0.95) -> {stem}.json")
 

@@ -48,15 +48,35 @@ def main() -> None:
             image.save(full / f.name)
             image.resize((32, 32), Image.BICUBIC).save(small / f.name)
         rows = [
-            {"images": f"{len(files)} real faces at {Image.open(files[0]).size[0]}px", "face_rate": faces.face_rate(full, progress=False)["face_rate"]},
+            {
+                "images": f"{len(files)} real faces at {Image.open(files[0]).size[0]}px",
+                "face_rate": faces.face_rate(full, progress=False)["face_rate"],
+            },
             {"images": "the same shrunk to 32x32, read as they are", "face_rate": detector_as_is(small)},
-            {"images": "the same shrunk to 32x32, enlarged to 64 px by face_rate", "face_rate": faces.face_rate(small, progress=False)["face_rate"]},
+            {
+                "images": "the same shrunk to 32x32, enlarged to 64 px by face_rate",
+                "face_rate": faces.face_rate(small, progress=False)["face_rate"],
+            },
         ]
-    report = {**environment(), "real": str(args.real), "count": len(files), "rows": rows, "wall_s": round(time.perf_counter() - started, 1)}
-    lines = ["# The face metric on small images", "",
-             f"{report['device']}, {report['date']}; the first {len(files)} images of `{args.real}` by file name; dlib's HOG "
-             f"detector, upsample {faces.UPSAMPLE} (face_recognition's default). Wall time {report['wall_s']} s.", "",
-             "| images | face rate |", "|---|---|", *[f"| {r['images']} | {r['face_rate']:.1%} |" for r in rows], ""]
+    report = {
+        **environment(),
+        "real": str(args.real),
+        "count": len(files),
+        "rows": rows,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    lines = [
+        "# The face metric on small images",
+        "",
+        f"{report['device']}, {report['date']}; the first {len(files)} images of `{args.real}` by file name; dlib's "
+        "HOG "
+        f"detector, upsample {faces.UPSAMPLE} (face_recognition's default). Wall time {report['wall_s']} s.",
+        "",
+        "| images | face rate |",
+        "|---|---|",
+        *[f"| {r['images']} | {r['face_rate']:.1%} |" for r in rows],
+        "",
+    ]
     for path in write_report(args.out, stamp("face-rate-small-images", quick=False), report, "\n".join(lines)):
         print(f"wrote {path}")
 

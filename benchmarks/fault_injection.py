@@ -22,16 +22,21 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from zoo import checkpoints
 from zoo.bench.common import device_label
-from zoo.weights import load_tensors
+from zoo.sharing.weights import load_tensors
+from zoo.training import checkpoints
 
 CONFIG = Path(__file__).resolve().parent.parent / "plugins" / "dcgan" / "faces-cpu.yaml"
 
 
 def zoo(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "zoo", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "zoo", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 def wait_for(condition, timeout: float = 600) -> None:
@@ -44,7 +49,11 @@ def wait_for(condition, timeout: float = 600) -> None:
 
 def logged_steps(run: Path) -> list[int]:
     path = run / "metrics.jsonl"
-    return [json.loads(line)["step"] for line in path.read_text().splitlines() if line.endswith("}")] if path.exists() else []
+    return (
+        [json.loads(line)["step"] for line in path.read_text().splitlines() if line.endswith("}")]
+        if path.exists()
+        else []
+    )
 
 
 def main() -> None:
@@ -58,11 +67,33 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
     subprocess.run(["rm", "-rf", str(work)], check=True)
-    train = ["run", "dcgan", "--config", CONFIG, "--set", f"data.root={args.data_root}", "--set", f"train.steps={args.steps}",
-             "--set", f"train.checkpoint_every={args.every}", "--set", "train.log_every=10", "--set", "train.sample_every=0",
-             "--set", "train.keep_checkpoints=0"]
-    result: dict = {"data": args.data_root, "config": str(CONFIG.name), "steps": args.steps, "checkpoint_every": args.every,
-                    "seed": 0, "device": device_label(), "date": datetime.date.today().isoformat()}
+    train = [
+        "run",
+        "dcgan",
+        "--config",
+        CONFIG,
+        "--set",
+        f"data.root={args.data_root}",
+        "--set",
+        f"train.steps={args.steps}",
+        "--set",
+        f"train.checkpoint_every={args.every}",
+        "--set",
+        "train.log_every=10",
+        "--set",
+        "train.sample_every=0",
+        "--set",
+        "train.keep_checkpoints=0",
+    ]
+    result: dict = {
+        "data": args.data_root,
+        "config": str(CONFIG.name),
+        "steps": args.steps,
+        "checkpoint_every": args.every,
+        "seed": 0,
+        "device": device_label(),
+        "date": datetime.date.today().isoformat(),
+    }
     started = time.perf_counter()
 
     # 1. kill -9 half-way between two checkpoints.
@@ -78,8 +109,12 @@ def main() -> None:
     # 2. resume; while it runs, a second run into the same folder must refuse.
     resumed = zoo(*train, "--out", killed, "--resume")
     wait_for(lambda: (killed / ".lock").exists() and (killed / ".lock").read_text().startswith(f"pid {resumed.pid}"))
-    second = subprocess.run([sys.executable, "-m", "zoo", *map(str, train), "--out", killed, "--resume"],
-                            capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    second = subprocess.run(
+        [sys.executable, "-m", "zoo", *map(str, train), "--out", killed, "--resume"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     result["second_run"] = {"exit": second.returncode, "line": second.stderr.strip().splitlines()[-1]}
     output = resumed.communicate()[0]
     result["resume"] = next(line for line in output.splitlines() if "resuming at step" in line).strip()
@@ -106,8 +141,13 @@ def main() -> None:
         with Image.open(images / name) as image:
             image.load()
             whole += 1
-    result["sigterm_sample"] = {"exit": sampler.returncode, "files": len(names), "whole_images": whole,
-                                "temporary_files": sum(n.startswith(".") for n in names), "asked": args.samples}
+    result["sigterm_sample"] = {
+        "exit": sampler.returncode,
+        "files": len(names),
+        "whole_images": whole,
+        "temporary_files": sum(n.startswith(".") for n in names),
+        "asked": args.samples,
+    }
     result["wall_s"] = round(time.perf_counter() - started, 1)
 
     out = Path(args.out)
@@ -117,7 +157,8 @@ def main() -> None:
     s = result["sigterm_sample"]
     stem.with_suffix(".md").write_text(
         f"# Faults on real data ({result['date']}, {result['device']})\n\n"
-        f"dcgan, {result['config']} on `{result['data']}`, {result['steps']} steps, checkpoint every {result['checkpoint_every']}, "
+        f"dcgan, {result['config']} on `{result['data']}`, {result['steps']} steps, checkpoint every "
+        f"{result['checkpoint_every']}, "
         f"seed 0; wall time {result['wall_s']} s for everything below (`benchmarks/fault_injection.py`).\n\n"
         "| fault | outcome |\n|---|---|\n"
         f"| `kill -9` after step {result['killed_after_step']} | {result['checkpoint_left']} survives; "
@@ -126,8 +167,10 @@ def main() -> None:
         f"{result['second_run']['line']} |\n"
         f"| `--resume` | `{result['resume']}`; final weights equal the uninterrupted run's bit for bit: "
         f"{result['resumed_equals_uninterrupted']} |\n"
-        f"| SIGTERM during `zoo sample -n {s['asked']}` | exit {s['exit']}; {s['files']} files, {s['whole_images']} whole images, "
-        f"{s['temporary_files']} temporary files left |\n")
+        f"| SIGTERM during `zoo sample -n {s['asked']}` | exit {s['exit']}; {s['files']} files, {s['whole_images']} "
+        "whole images, "
+        f"{s['temporary_files']} temporary files left |\n"
+    )
     print(stem.with_suffix(".md").read_text())
 
 

@@ -1,13 +1,18 @@
-"""GANs on HW2 faces by time to quality: each trained for a wall-clock budget and scored along the way.
+"""GANs on HW2 faces by time to quality: each trained for a time budget and scored along the way.
 
     python benchmarks/gan_faces.py --data-root PATH/face --minutes 60 --score-every 15
+
+Budgets are scaled minutes: each call first times a fixed reference (dcgan faces-cpu, 60 steps), and
+a minute is what that reference did in a minute on 2026-11-23 (125 images/s), so budgets compare
+across days whose machines run 2x apart. On a day twice as fast, 60 scaled minutes train 30 wall
+minutes. (--reference-steps 0 skips the reference: budgets are then wall minutes.)
 
 For each GAN (dcgan, sagan, wgan_gp by default): train with its recipe (plugins/NAME/faces-cpu.yaml;
 --recipe faces for the reports' networks) on <data-root>/train, in segments of --score-every minutes
 (train.time_limit_min, then --resume). After each segment, with training stopped, export the EMA
 generator, sample --samples images with seed 0, and score them against <data-root>/val: face rate
-(dlib HOG, exactly one face), FID and KID. Scoring time is measured and reported apart, so it never
-eats the training budget.
+(dlib HOG, exactly one face), FID, KID, precision, recall, density and coverage. Scoring time is
+measured and reported apart, so it never eats the training budget.
 
 Runs live in runs/benchmark/gan-faces-DEVICE/NAME. Running the script again resumes them and keeps
 the points already scored, so `--minutes 60 --plugins dcgan` after `--minutes 20` extends the dcgan
@@ -51,9 +56,14 @@ def speed_reference(data_root: Path, steps: int) -> dict:
     spec = Registry.discover().get("dcgan")
     config = spec.config(spec.read_configs(["faces-cpu"]), [f"data.root={data_root / 'train'}"])
     seconds = plain_step_seconds(spec, config, device, steps=steps, warmup=min(5, steps))
-    speed = config.train.batch_size / seconds
-    return {"recipe": "dcgan faces-cpu", "steps": steps, "images_per_s": round(speed, 1),
-            "scale": round(speed / REFERENCE_IMAGES_PER_S, 3), "ceiling": ceiling}
+    speed = round(config.train.batch_size / seconds, 1)  # the scale below is of the figure the report shows
+    return {
+        "recipe": "dcgan faces-cpu",
+        "steps": steps,
+        "images_per_s": speed,
+        "scale": round(speed / REFERENCE_IMAGES_PER_S, 3),
+        "ceiling": ceiling,
+    }
 
 
 def flop_per_image(name: str, recipe: Path, data_root: Path, overrides: list[str]) -> float:
@@ -70,10 +80,24 @@ def flop_per_image(name: str, recipe: Path, data_root: Path, overrides: list[str
 
 def train_segment(name: str, recipe: Path, data_root: Path, run: Path, minutes: float, overrides: list[str]) -> float:
     """Train (or resume) `run` for `minutes` of wall clock in its own process; its wall seconds."""
-    from zoo import checkpoints
+    from zoo.training import checkpoints
 
-    command = [sys.executable, "-m", "zoo", "run", name, "--config", str(recipe), "--set", f"data.root={data_root / 'train'}",
-               *sum((["--set", o] for o in overrides), []), "--set", f"train.time_limit_min={minutes}", "--out", str(run)]
+    command = [
+        sys.executable,
+        "-m",
+        "zoo",
+        "run",
+        name,
+        "--config",
+        str(recipe),
+        "--set",
+        f"data.root={data_root / 'train'}",
+        *sum((["--set", o] for o in overrides), []),
+        "--set",
+        f"train.time_limit_min={minutes}",
+        "--out",
+        str(run),
+    ]
     if checkpoints.all_checkpoints(run):
         command.append("--resume")
     print("$ zoo " + " ".join(command[3:]), flush=True)
@@ -86,9 +110,9 @@ def train_segment(name: str, recipe: Path, data_root: Path, run: Path, minutes: 
 
 def score(name: str, run: Path, data_root: Path, samples: int, work: Path, fid_dims: int) -> dict:
     """Face rate, FID and KID of `samples` images (seed 0) from the run's newest checkpoint (EMA weights)."""
-    from zoo import checkpoints
-    from zoo.exports import export_run, load_model
     from zoo.registry import Registry
+    from zoo.sharing.exports import export_run, load_model
+    from zoo.training import checkpoints
     from zoo.viz import hw2_names, save_grid, save_images
 
     started = time.perf_counter()
@@ -107,7 +131,8 @@ def score(name: str, run: Path, data_root: Path, samples: int, work: Path, fid_d
 
 
 def quality_of(folder: Path, data_root: Path, fid_dims: int) -> dict:
-    """Face rate, FID and KID of an image folder against <data_root>/val; a metric that cannot be
+    """Face rate, FID, KID, precision/recall and density/coverage of an image folder against
+    <data_root>/val; a metric that cannot be
     measured (its extra is missing) is None with a note, and the others go on."""
     from zoo.errors import ZooError
     from zoo.metrics.faces import face_rate
@@ -120,7 +145,23 @@ def quality_of(folder: Path, data_root: Path, fid_dims: int) -> dict:
         row["face_rate"], row["face_rate_note"] = None, str(exc)
     try:
         quality = fid(data_root / "val", folder, device=device_name(), dims=fid_dims)
-        row.update({key: quality[key] for key in ("fid", "kid", "kid_std", "kid_subset_size", "real_count", "fake_count")})
+        row.update(
+            {
+                key: quality[key]
+                for key in (
+                    "fid",
+                    "kid",
+                    "kid_std",
+                    "kid_subset_size",
+                    "precision",
+                    "recall",
+                    "density",
+                    "coverage",
+                    "real_count",
+                    "fake_count",
+                )
+            }
+        )
     except ZooError as exc:
         row["fid"], row["kid"], row["fid_note"] = None, None, str(exc)
     return row
@@ -134,15 +175,18 @@ def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> 
     from zoo.data.images import image_files
 
     path = work / "real-reference.json"
-    if path.is_file():
+    if path.is_file() and "precision" in json.loads(path.read_text()):  # older ones predate precision/recall
         return json.loads(path.read_text())
     started = time.perf_counter()
     folder = work / "real-train-sample"
     folder.mkdir(parents=True, exist_ok=True)
     for file in image_files(data_root / "train")[:samples]:
         shutil.copy(file, folder / file.name)
-    reference = {"count": len(image_files(folder)), **quality_of(folder, data_root, fid_dims),
-                 "score_wall_s": round(time.perf_counter() - started, 1)}
+    reference = {
+        "count": len(image_files(folder)),
+        **quality_of(folder, data_root, fid_dims),
+        "score_wall_s": round(time.perf_counter() - started, 1),
+    }
     path.write_text(json.dumps(reference, indent=2))
     return reference
 
@@ -150,20 +194,28 @@ def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> 
 def step_figures(run: Path) -> dict:
     """Median training images/s and share of wall time spent waiting for data, from metrics.jsonl;
     empty when the run has not logged yet (a segment shorter than one log interval)."""
-    from zoo.metric_log import read_metrics
+    from zoo.training.run_log import read_metrics
 
     if not (run / "metrics.jsonl").is_file():
         return {}
     rows = [r for r in read_metrics(run) if "images_per_s" in r]
-    return {key: statistics.median(r[key] for r in rows) for key in ("images_per_s", "data_share") if rows and key in rows[0]}
+    return {
+        key: statistics.median(r[key] for r in rows)
+        for key in ("images_per_s", "data_share")
+        if rows and key in rows[0]
+    }
 
 
 def quality_cells(row: dict) -> str:
-    """The face rate, FID and KID cells of a table row."""
+    """The face rate, FID, KID, precision, recall, density and coverage cells of a table row."""
     face = f"{row['face_rate']:.1%}" if row.get("face_rate") is not None else "not measured"
     fid = f"{row['fid']:.1f}" if row.get("fid") is not None else "not measured"
     kid = f"{row['kid'] * 1000:.1f} ± {row['kid_std'] * 1000:.1f}" if row.get("kid") is not None else "not measured"
-    return f"{face} | {fid} | {kid}"
+    # Points scored before precision and recall were measured have no such keys.
+    manifold = [
+        f"{row[key]:.2f}" if row.get(key) is not None else "–" for key in ("precision", "recall", "density", "coverage")
+    ]
+    return " | ".join([face, fid, kid, *manifold])
 
 
 def _reference_line(report: dict) -> str:
@@ -171,19 +223,28 @@ def _reference_line(report: dict) -> str:
     ceiling = f"ceiling {ref['ceiling']['flop_per_s'] / 1e9:.0f} GFLOP/s ({ref['ceiling']['probe']})"
     if "images_per_s" not in ref:
         return f"not measured in this call; {ceiling}"
-    return (f"this call: {ref['recipe']} at {ref['images_per_s']:g} images/s over {ref['steps']} steps, "
-            f"x{ref['scale']:g} of {REFERENCE_IMAGES_PER_S:g}; {ceiling}")
+    return (
+        f"this call: {ref['recipe']} at {ref['images_per_s']:g} images/s over {ref['steps']} steps, "
+        f"x{ref['scale']:g} of {REFERENCE_IMAGES_PER_S:g}; {ceiling}"
+    )
 
 
 def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path, png_path = (out / f"{stamp}.{ext}" for ext in ("json", "md", "png"))
     json_path.write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| model | recipe | minutes | scaled minutes | steps | face rate | FID | KID x 1000 (± std) | train img/s | MFLOP per image | MFU | data share | scoring |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | recipe | minutes | scaled minutes | steps | face rate | FID | KID x 1000 (± std) | precision | "
+        "recall "
+        "| density | coverage | train img/s | MFLOP per image | MFU | data share | scoring |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     real = report.get("real_reference")
     if real:
-        lines.append(f"| *{real['count']} real `train` images* | | | | | {quality_cells(real)} | | | | | {real['score_wall_s']:.0f} s |")
+        lines.append(
+            f"| *{real['count']} real `train` images* | | | | | {quality_cells(real)} | | | | | "
+            f"{real['score_wall_s']:.0f} s |"
+        )
     for name, model in report["models"].items():
         for p in model["points"]:
             speed = f"{p['images_per_s']:.0f}" if "images_per_s" in p else "?"
@@ -191,19 +252,33 @@ def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]
             scaled = f"{p['scaled_minutes']:g}" if "scaled_minutes" in p else "?"
             mflop = f"{p['flop_per_image'] / 1e6:.0f}" if "flop_per_image" in p else "?"
             mfu = f"{p['mfu']:.0%}" if "mfu" in p else "?"
-            lines.append(f"| {name} | {model['recipe']} | {p['minutes']:g} | {scaled} | {p['step']} | {quality_cells(p)} | {speed} "
-                         f"| {mflop} | {mfu} | {share} | {p['score_wall_s']:.0f} s |")
+            lines.append(
+                f"| {name} | {model['recipe']} | {p['minutes']:g} | {scaled} | {p['step']} | {quality_cells(p)} | "
+                f"{speed} "
+                f"| {mflop} | {mfu} | {share} | {p['score_wall_s']:.0f} s |"
+            )
     grids = "\n".join(f"![{name}]({stamp}-{name}-first32.png)" for name in report["models"])
     md_path.write_text(
         f"# GANs on HW2 faces: time to quality ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
         f"Each model trains on `{report['data_root']}/train` ({report['train_images']} images) with its recipe, in "
         f"segments of {report['score_every']:g} minutes; after each, training stops and the EMA generator draws "
-        f"{report['samples']} images with seed 0. **minutes**: the training budget (`train.time_limit_min`, summed over "
-        f"segments; the `zoo run` processes' wall clock, start-up included, is `train_wall_s` in the JSON); **scoring** "
+        f"{report['samples']} images with seed 0. **minutes**: wall minutes of training (`train.time_limit_min`, "
+        "summed over "
+        "segments; the `zoo run` processes' wall clock, start-up included, is `train_wall_s` in the JSON); "
+        "**scoring** "
         f"(export, sampling, metrics) is not in it. **face rate**: dlib HOG detector, exactly one "
-        f"face (real `val` faces: 94.6%). **FID** and **KID** against the {report['real_count']} `val` images: pytorch-fid's "
-        f"InceptionV3 and TF-ported weights, {report['fid_dims']}-d features; KID is the unbiased MMD² (cubic kernel), mean "
-        f"± std over 100 subsets. **scaled minutes**: the minutes at the speed of 2026-11-23, by the speed reference measured at the start of each call ({_reference_line(report)}). **MFU**: one training step's FLOPs (FlopCounterMode) per image x train img/s, over the ceiling of that reference. The *real* row scores real training images the same way: the floor of each metric at this sample count. **data share**: median share of the training wall time spent waiting for a batch.\n\n"
+        f"face (real `val` faces: 94.6%). **FID** and **KID** against the {report['real_count']} `val` images: "
+        "pytorch-fid's "
+        f"InceptionV3 and TF-ported weights, {report['fid_dims']}-d features; KID is the unbiased MMD² (cubic "
+        "kernel), mean "
+        "± std over 100 subsets. **precision** (realism) and **recall** (variety), Kynkäänniemi et al. 2019, and "
+        "**density** and **coverage**, Naeem et al. 2020, on the same features with k = 5 nearest neighbours (1 "
+        "for a set against itself; – where a point was scored before they were measured). **scaled minutes**: the "
+        "minutes at the speed of 2026-11-23, by the speed reference measured at the start of each call "
+        f"({_reference_line(report)}). **MFU**: one training step's FLOPs (FlopCounterMode) per image x train "
+        "img/s, over the ceiling of that reference. The *real* row scores real training images the same way: the "
+        "floor of each metric at this sample count. **data share**: median share of the training wall time spent "
+        "waiting for a batch.\n\n"
         f"![quality against minutes]({png_path.name})\n\nFirst 32 samples at each model's last point:\n\n{grids}\n"
     )
     plot_curves(report, png_path)
@@ -223,17 +298,27 @@ def plot_curves(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = (("face_rate", "face rate (exactly one face)", 100.0), ("fid", "FID (lower is better)", 1.0),
-              ("kid", "KID x 1000 (lower is better)", 1000.0))
+    panels = (
+        ("face_rate", "face rate (exactly one face)", 100.0),
+        ("fid", "FID (lower is better)", 1.0),
+        ("kid", "KID x 1000 (lower is better)", 1000.0),
+    )
     figure, axes = plt.subplots(1, 3, figsize=(14, 4))
     for axis, (key, title, scale) in zip(axes, panels):
         for name, model in report["models"].items():
             points = [p for p in model["points"] if p.get(key) is not None]
             if points:
-                axis.plot([p["minutes"] for p in points], [p[key] * scale for p in points], marker="o", label=f"{name} ({model['recipe']})")
+                axis.plot(
+                    [p["minutes"] for p in points],
+                    [p[key] * scale for p in points],
+                    marker="o",
+                    label=f"{name} ({model['recipe']})",
+                )
         real = report.get("real_reference")
         if real and real.get(key) is not None:
-            axis.axhline(real[key] * scale, color="grey", linestyle="--", linewidth=1, label=f"{real['count']} real train images")
+            axis.axhline(
+                real[key] * scale, color="grey", linestyle="--", linewidth=1, label=f"{real['count']} real train images"
+            )
         if key == "face_rate":
             axis.axhline(90.0, color="grey", linestyle=":", linewidth=1, label="HW2 strong baseline (90%)")
         axis.set_title(title)
@@ -246,18 +331,46 @@ def plot_curves(report: dict, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog=__doc__.split("\n\n", 2)[2])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 2)[2],
+    )
     parser.add_argument("--data-root", required=True, type=Path, help="HW2 face folder holding train/ and val/")
-    parser.add_argument("--minutes", type=float, default=60.0, help="training wall-clock budget per model (default 60)")
-    parser.add_argument("--score-every", type=float, default=10.0, help="minutes of training between scored points (default 10)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=60.0,
+        help="training budget per model in scaled minutes (at 2026-11-23's speed; wall minutes with "
+        "--reference-steps 0) (default 60)",
+    )
+    parser.add_argument(
+        "--score-every", type=float, default=15.0, help="minutes of training between scored points (default 15)"
+    )
     parser.add_argument("--plugins", nargs="+", default=list(PLUGINS))
-    parser.add_argument("--recipe", default="faces-cpu", help="plugins/NAME/RECIPE.yaml (default faces-cpu; faces: the reports' networks)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="extra config override for every model")
-    parser.add_argument("--reference-steps", type=int, default=60,
-                        help="steps of the speed reference (dcgan faces-cpu) measured first; 0 skips it (no scaled minutes)")
+    parser.add_argument(
+        "--recipe",
+        default="faces-cpu",
+        help="plugins/NAME/RECIPE.yaml (default faces-cpu; faces: the reports' networks)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra config override for every model",
+    )
+    parser.add_argument(
+        "--reference-steps",
+        type=int,
+        default=60,
+        help="steps of the speed reference (dcgan faces-cpu) measured first; 0 skips it (no scaled minutes)",
+    )
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--fid-dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="2048 is the standard FID")
+    parser.add_argument(
+        "--fid-dims", type=int, default=2048, choices=(64, 192, 768, 2048), help="2048 is the standard FID"
+    )
     parser.add_argument("--work", type=Path, help="where the runs live (default runs/benchmark/gan-faces-DEVICE)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
@@ -275,6 +388,8 @@ def main() -> None:
     segments = math.ceil(args.minutes / args.score_every - 1e-9)
     reference = speed_reference(args.data_root, args.reference_steps)
     print("speed reference: " + json.dumps(reference), flush=True)
+    # Budgets are scaled minutes (at 2026-11-23's speed) when the reference was measured, wall minutes if not.
+    budget_key, scale = ("scaled_minutes", reference["scale"]) if "scale" in reference else ("minutes", 1.0)
     for name in args.plugins:
         recipe = ROOT / "plugins" / name / f"{args.recipe}.yaml"
         if not recipe.is_file():
@@ -284,32 +399,53 @@ def main() -> None:
             sys.exit(f"{work / name} was trained with recipe {model['recipe']}; use --work for another recipe")
         flops = None
         for segment in range(1, segments + 1):
-            minutes = round(min(segment * args.score_every, args.minutes), 4)
-            if any(p["minutes"] >= minutes - 1e-6 for p in model["points"]):
+            target = round(min(segment * args.score_every, args.minutes), 4)
+            if any(p.get(budget_key, -1.0) >= target - 1e-6 for p in model["points"]):
                 continue  # scored in an earlier invocation
-            trained = model["points"][-1]["minutes"] if model["points"] else 0.0
-            wall = train_segment(name, recipe, args.data_root, work / name, minutes - trained, args.overrides)
-            point = {"minutes": minutes, "train_wall_s": round(wall + sum(p["segment_wall_s"] for p in model["points"]), 1),
-                     "segment_wall_s": round(wall, 1)}
+            last = model["points"][-1] if model["points"] else {}
+            # The segment's wall minutes: in scaled minutes, what today's speed needs to reach the target.
+            done = last.get(budget_key, 0.0)
+            wall_minutes = round((target - done) / scale, 4)
+            wall = train_segment(name, recipe, args.data_root, work / name, wall_minutes, args.overrides)
+            point = {
+                "minutes": round(last.get("minutes", 0.0) + wall_minutes, 2),
+                "train_wall_s": round(wall + sum(p["segment_wall_s"] for p in model["points"]), 1),
+                "segment_wall_s": round(wall, 1),
+            }
+            if "scale" in reference:  # this segment's minutes at 2026-11-23's speed, on top of the earlier ones'
+                point["scaled_minutes"] = round(last.get("scaled_minutes", 0.0) + wall_minutes * reference["scale"], 2)
             point.update(score(name, work / name, args.data_root, args.samples, work, args.fid_dims))
             point.update(step_figures(work / name))
             flops = flops or flop_per_image(name, recipe, args.data_root, args.overrides)
             point["flop_per_image"] = round(flops)
             if "images_per_s" in point:
                 point["mfu"] = round(flops * point["images_per_s"] / reference["ceiling"]["flop_per_s"], 3)
-            if "scale" in reference:  # this segment's minutes at 2026-11-23's speed, on top of the earlier ones'
-                before = model["points"][-1].get("scaled_minutes", 0.0) if model["points"] else 0.0
-                point["scaled_minutes"] = round(before + (minutes - trained) * reference["scale"], 2)
             model["points"].append(point)
             state_path.write_text(json.dumps(state, indent=2))  # a stopped benchmark keeps its scored points
-            print(f"{name} at {minutes:g} min: " + ", ".join(f"{k} {v}" for k, v in point.items() if k != "minutes"), flush=True)
+            print(
+                f"{name} at {target:g} {budget_key.replace('_', ' ')}: "
+                + ", ".join(f"{k} {v}" for k, v in point.items()),
+                flush=True,
+            )
 
     any_point = next((p for m in state.values() for p in m["points"] if p.get("real_count")), {})
     real = real_reference(args.data_root, args.samples, work, args.fid_dims)
-    report = {"speed_reference": reference, "benchmark": "gan-faces", "date": str(datetime.date.today()), "device": device_label(),
-              "data_root": str(args.data_root), "train_images": len(list((args.data_root / "train").iterdir())),
-              "real_count": any_point.get("real_count"), "score_every": args.score_every, "samples": args.samples,
-              "seed": 0, "fid_dims": args.fid_dims, "overrides": args.overrides, "real_reference": real, "models": state}
+    report = {
+        "speed_reference": reference,
+        "benchmark": "gan-faces",
+        "date": str(datetime.date.today()),
+        "device": device_label(),
+        "data_root": str(args.data_root),
+        "train_images": len(list((args.data_root / "train").iterdir())),
+        "real_count": any_point.get("real_count"),
+        "score_every": args.score_every,
+        "samples": args.samples,
+        "seed": 0,
+        "fid_dims": args.fid_dims,
+        "overrides": args.overrides,
+        "real_reference": real,
+        "models": state,
+    }
     for path in write_results(report, args.out, stamp, work):
         print(f"wrote {path}")
 

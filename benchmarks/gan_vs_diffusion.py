@@ -20,13 +20,14 @@ from pathlib import Path
 
 import torch
 
-from zoo import checkpoints
 from zoo.bench.common import device_label, device_name, stamp, write_report
+from zoo.bench.evaluator import EVALUATOR, EVALUATOR_STEPS, trained_evaluator
 from zoo.data.digits import labelled_digits
-from zoo.engine import Trainer
-from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, DigitScorer, trained_evaluator
-from zoo.exports import export_run, load_model
+from zoo.metrics.digits import DigitScorer
 from zoo.registry import Registry
+from zoo.sharing.exports import export_run, load_model
+from zoo.training import checkpoints
+from zoo.training.engine import start_run
 from zoo.viz import save_class_grid
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,12 +41,23 @@ def trained_for(name: str, data: str, minutes: float, registry: Registry):
     model = run_dir / "model.safetensors"
     if not model.is_file():
         if checkpoints.all_checkpoints(run_dir):
-            raise SystemExit(f"{run_dir} holds an unfinished run: delete it and start again (a time budget cannot resume)")
+            raise SystemExit(
+                f"{run_dir} holds an unfinished run: delete it and start again (a time budget cannot resume)"
+            )
         spec = registry.get(name)
-        config = spec.config([], [f"data.root={data}", "train.steps=1000000", f"train.time_limit_min={minutes}",
-                                  "train.sample_every=0", "train.checkpoint_every=1000000", "train.log_every=100"])
+        config = spec.config(
+            [],
+            [
+                f"data.root={data}",
+                "train.steps=1000000",
+                f"train.time_limit_min={minutes}",
+                "train.sample_every=0",
+                "train.checkpoint_every=1000000",
+                "train.log_every=100",
+            ],
+        )
         started = time.perf_counter()
-        Trainer(spec, config, run_dir).fit()
+        start_run(spec, config, run_dir, resume=False)
         (run_dir / "train_wall_s.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
         export_run(run_dir, model, registry)
     _, plugin, metadata = load_model(model, registry, expected_plugin=name)
@@ -68,15 +80,18 @@ def markdown(r: dict) -> str:
         "",
         f"{r['device']}. Data: {r['data']} (train split; FD against the {r['real_count']} val digits). "
         f"Each model trained for {r['minutes']:g} minutes of wall time, seed 0. {r['samples']} samples per row, "
-        f"{r['samples'] // 10} per digit, seed 0, EMA weights. Evaluator: {EVALUATOR}, {r['evaluator']['steps']} steps, "
+        f"{r['samples'] // 10} per digit, seed 0, EMA weights. Evaluator: {EVALUATOR}, {r['evaluator']['steps']} "
+        "steps, "
         f"{r['evaluator']['real_accuracy']:.1%} on {r['evaluator']['data']}.",
         "",
         "| model | training | sampler | network passes / image | accuracy | digit FD | time for 1000 images |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
-        lines.append(f"| {row['model']} | {row['steps']} steps, {row['train_s'] / 60:.1f} min | {row['sampler']} "
-                     f"| {row['passes']} | {row['accuracy']:.1%} | {row['digit_fd']:.1f} | {row['seconds_per_1000']:.1f} s |")
+        lines.append(
+            f"| {row['model']} | {row['steps']} steps, {row['train_s'] / 60:.1f} min | {row['sampler']} "
+            f"| {row['passes']} | {row['accuracy']:.1%} | {row['digit_fd']:.1f} | {row['seconds_per_1000']:.1f} s |"
+        )
     lines += [
         "",
         "- accuracy: share of samples the evaluator reads as the requested digit (chance: 10%).",
@@ -110,18 +125,41 @@ def main() -> None:
     labels = torch.arange(10).repeat_interleave(args.samples // 10)
     draws = [("cgan", gan_steps, gan_s, "one pass", 1, lambda: gan.generate(len(labels), 0, labels=labels))]
     for steps in (10, 25):
-        draws.append(("ddpm_unet", ddpm_steps, ddpm_s, f"DPM-Solver++ {steps} steps, guidance 2", 2 * steps,
-                      lambda steps=steps: ddpm.sample(labels, 0, "dpm", steps, 2.0, progress=True)))
+        draws.append(
+            (
+                "ddpm_unet",
+                ddpm_steps,
+                ddpm_s,
+                f"DPM-Solver++ {steps} steps, guidance 2",
+                2 * steps,
+                lambda steps=steps: ddpm.sample(labels, 0, "dpm", steps, 2.0, progress=True),
+            )
+        )
     rows, pictures = [], []
     for model, steps, train_s, sampler, passes, draw in draws:
         images, seconds = timed(draw)
-        row = {"model": model, "steps": steps, "train_s": train_s, "sampler": sampler, "passes": passes,
-               "seconds_per_1000": seconds * 1000 / len(labels), **score(scorer, images, labels)}
+        row = {
+            "model": model,
+            "steps": steps,
+            "train_s": train_s,
+            "sampler": sampler,
+            "passes": passes,
+            "seconds_per_1000": seconds * 1000 / len(labels),
+            **score(scorer, images, labels),
+        }
         rows.append(row)
         print(f"{model} ({sampler}): {row['accuracy']:.1%}, FD {row['digit_fd']:.1f}, {seconds:.1f}s", flush=True)
         pictures.append(save_class_grid(images, 10, args.out / f"{name}-{model}-{passes}passes.png"))
-    report = {"device": device_label(), "data": data, "real_count": len(real), "minutes": args.minutes,
-              "samples": len(labels), "evaluator": evaluator_info, "rows": rows, "wall_s": time.perf_counter() - started}
+    report = {
+        "device": device_label(),
+        "data": data,
+        "real_count": len(real),
+        "minutes": args.minutes,
+        "samples": len(labels),
+        "evaluator": evaluator_info,
+        "rows": rows,
+        "wall_s": time.perf_counter() - started,
+    }
     for path in [*write_report(args.out, name, report, markdown(report)), *pictures]:
         print(f"wrote {path}")
 

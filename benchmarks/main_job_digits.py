@@ -5,7 +5,7 @@
 Each argument is a `zoo run` folder (its newest checkpoint, the EMA where the run kept one) or a
 file from `zoo export`, optionally labelled for the table as LABEL=PATH. Each generator draws
 --samples images with seed 0, read by zoo benchmark's digit evaluator for the embedded digits
-(zoo.metrics.digits.trained_evaluator, its full 1500 steps, cached in runs/benchmark/): the share it reads with
+(zoo.bench.evaluator.trained_evaluator, its full 1500 steps, cached in runs/benchmark/): the share it reads with
 probability >= 0.9 ("readable"), how its readings spread over the ten classes, and the digit FD
 (Frechet distance in its features) against the real val digits. The real val digits, which the
 classifier never trained on, are the reference row. Writes
@@ -22,12 +22,13 @@ from pathlib import Path
 import torch
 
 from zoo.bench.common import device_label, stamp, write_report
+from zoo.bench.evaluator import EVALUATOR, EVALUATOR_STEPS, trained_evaluator
 from zoo.data.digits import labelled_digits
 from zoo.data.pixels import uint8_to_model_range
+from zoo.metrics.digits import DigitScorer
 from zoo.metrics.fid import feature_frechet_distance
-from zoo.exports import export_run, load_model
 from zoo.registry import Registry
-from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, DigitScorer, trained_evaluator
+from zoo.sharing.exports import export_run, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIDENT = 0.9
@@ -45,9 +46,13 @@ def row(name: str, read: dict, real_val: dict | None) -> dict:
     """One table row; real_val None for the real val digits themselves (no distance to themselves)."""
     p = read["probabilities"]
     spread = torch.bincount(p.argmax(1), minlength=p.shape[1]).float() / len(p)
-    return {"name": name, "count": len(p), "readable": (p.max(1).values >= CONFIDENT).float().mean().item(),
-            "class_shares": [round(s, 4) for s in spread.tolist()],
-            "digit_fd": feature_frechet_distance(real_val["features"], read["features"]) if real_val else None}
+    return {
+        "name": name,
+        "count": len(p),
+        "readable": (p.max(1).values >= CONFIDENT).float().mean().item(),
+        "class_shares": [round(s, 4) for s in spread.tolist()],
+        "digit_fd": feature_frechet_distance(real_val["features"], read["features"]) if real_val else None,
+    }
 
 
 def generator_images(argument: str, registry: Registry, samples: int) -> tuple[torch.Tensor, str]:
@@ -71,8 +76,10 @@ def markdown(report: dict) -> str:
         "# Main job digits: how many a digit classifier reads",
         "",
         f"{report['device']}; {report['samples']} samples per generator, seed 0; embedded digits (1797 scikit-learn "
-        f"digits, MNIST-M style; generators train on the first 1437, the rest is the held-out val split). Evaluator: {EVALUATOR}, {report['evaluator']['steps']} steps, "
-        f"{report['evaluator']['real_accuracy']:.1%} on {report['evaluator']['data']}. Readable: read with probability >= {CONFIDENT}. Digit FD: against the real val "
+        "digits, MNIST-M style; generators train on the first 1437, the rest is the held-out val split). "
+        f"Evaluator: {EVALUATOR}, {report['evaluator']['steps']} steps, "
+        f"{report['evaluator']['real_accuracy']:.1%} on {report['evaluator']['data']}. Readable: read with "
+        f"probability >= {CONFIDENT}. Digit FD: against the real val "
         "digits in the evaluator's features (lower is better).",
         "",
         "| images | readable | digit FD | share read as 0 1 2 3 4 5 6 7 8 9 |",
@@ -88,7 +95,9 @@ def markdown(report: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sources", nargs="+", help="run folders of `zoo run` or files of `zoo export`, as PATH or LABEL=PATH")
+    parser.add_argument(
+        "sources", nargs="+", help="run folders of `zoo run` or files of `zoo export`, as PATH or LABEL=PATH"
+    )
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
@@ -103,8 +112,13 @@ def main() -> None:
     for source in args.sources:
         images, name = generator_images(source, registry, args.samples)
         rows.append(row(name, readings(scorer, images), real_val))
-    report = {"device": device_label(), "samples": args.samples, "evaluator": evaluator,
-              "rows": rows, "wall_s": time.perf_counter() - started}
+    report = {
+        "device": device_label(),
+        "samples": args.samples,
+        "evaluator": evaluator,
+        "rows": rows,
+        "wall_s": time.perf_counter() - started,
+    }
     for path in write_report(args.out, stamp("main-job-digits", quick=False), report, markdown(report)):
         print(f"wrote {path}")
 

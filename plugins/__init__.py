@@ -1,1 +1,2 @@
-"""The built-in plugins, one folder each (listed in registry.yaml), installed as the package `zoo.plugins` (setup.py)."""
+"""The built-in plugins, one folder each (listed in registry.yaml), installed as the package `zoo.plugins`
+(setup.py)."""

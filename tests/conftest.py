@@ -1,23 +1,49 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
 from zoo.cli import cli
+from zoo.sharing.weights import load_tensors
+from zoo.training import checkpoints
 
 # A dcgan small enough to train a few steps in about a second.
 TINY = (
-    "--set", "data.image_size=16",
-    "--set", "model.base_channels=8",
-    "--set", "train.batch_size=8",
-    "--set", "train.log_every=1",
-    "--set", "train.sample_every=0",
+    "--set",
+    "data.image_size=16",
+    "--set",
+    "model.base_channels=8",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.sample_every=0",
+)
+
+# A ddpm_unet that trains and samples in about a second.
+TINY_DDPM = (
+    "--set",
+    "data.image_size=16",
+    "--set",
+    "model.channels=[8, 16]",
+    "--set",
+    "model.attention=[8]",
+    "--set",
+    "model.time_dim=16",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.log_every=1",
+    "--set",
+    "train.sample_every=0",
 )
 
 
@@ -61,14 +87,19 @@ def hermetic(tmp_path, monkeypatch):
     assert not new, f"the test wrote {sorted(new)} into the project {PROJECT_ROOT}; write under tmp_path"
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Accelerate keeps process-wide singletons; each test starts from a clean slate."""
-    yield
+def reset_accelerate() -> None:
+    """Accelerate keeps process-wide singletons: forget them, as a new process would start."""
     from accelerate.state import AcceleratorState, GradientState
 
     AcceleratorState._reset_state(True)
     GradientState._reset_state()
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Each test starts from a clean slate."""
+    yield
+    reset_accelerate()
 
 
 def zoo(*args: str):
@@ -120,3 +151,59 @@ def digit_root(tmp_path_factory):
     write_hw2_domain(root / "mnistm", colour, labels[:200].tolist(), 160)
     write_hw2_domain(root / "usps", grey, labels[200:400].tolist(), 160)
     return root
+
+
+def write_distribution(root, dist: str, entry_points: dict[str, str], modules: dict[str, str]):
+    """An installed distribution as importlib.metadata sees it: a *.dist-info folder on sys.path."""
+    info = root / f"{dist}-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.3\n")
+    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[zoo.plugins]\n{lines}\n")
+    for relative, source in modules.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source))
+
+
+TOY_PLUGIN = {
+    "toy_gan/__init__.py": '''
+        from zoo.plugins.dcgan.plugin import DCGAN
+
+        class ToyGAN(DCGAN):
+            """A third-party GAN: DCGAN with its own defaults."""
+    ''',
+    "toy_gan/default.yaml": """
+        model: {latent_dim: 16, base_channels: 8}
+        gan: {loss: bce, n_critic: 1}
+        optim: {lr_g: 0.0002, lr_d: 0.0002, betas: [0.5, 0.999]}
+    """,
+    "broken_plugin.py": "import a_module_that_does_not_exist\n",
+}
+
+
+def final_state(run_dir):
+    ckpt = checkpoints.latest(run_dir)
+    tensors, _ = load_tensors(ckpt / "modules.safetensors")
+    optim = torch.load(ckpt / "optimizers.pt", weights_only=True)
+    return tensors, optim
+
+
+def assert_same_tensors(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def face_root(where: Path, train: int = 24, val: int = 8, size: int = 20) -> Path:
+    """An HW2-layout face folder of random images: face/train and face/val."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, count in (("train", train), ("val", val)):
+        (where / "face" / split).mkdir(parents=True)
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
+                where / "face" / split / f"{i:04d}.png"
+            )
+    return where

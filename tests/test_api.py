@@ -9,9 +9,10 @@ import torch
 from PIL import Image
 
 import zoo
-from conftest import PROJECT_ROOT, zoo as zoo_cli
-from zoo import checkpoints
+from conftest import PROJECT_ROOT
+from conftest import zoo as zoo_cli
 from zoo.errors import ConfigError, PluginError, WeightsError
+from zoo.training import checkpoints
 
 SMALL = {"data__image_size": 16, "model__base_channels": 8, "train__batch_size": 8, "train__sample_every": 0}
 
@@ -43,9 +44,24 @@ def test_train_takes_configs_and_overrides_as_the_cli_does(tmp_path):
     zoo.train("dcgan", [{"train": {"steps": 4}}], out=run, resume=True)
     assert checkpoints.step_of(checkpoints.latest(run)) == 4
     # The same --set values the command line takes, from Python values.
-    cli = zoo_cli("run", "dcgan", "--config", "faces-cpu", "--set", "train.steps=2", "--set", "data.image_size=16",
-                  "--set", "model.base_channels=8", "--set", "train.batch_size=8", "--set", "train.sample_every=0",
-                  "--out", tmp_path / "b")
+    cli = zoo_cli(
+        "run",
+        "dcgan",
+        "--config",
+        "faces-cpu",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "model.base_channels=8",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.sample_every=0",
+        "--out",
+        tmp_path / "b",
+    )
     assert cli.exit_code == 0, cli.output
     assert (tmp_path / "b" / "config.yaml").read_text() == saved
 

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from conftest import TINY, train_tiny, write_hw2_domain, zoo
+from conftest import TINY, reset_accelerate, train_tiny, write_hw2_domain, zoo
 from zoo.data.images import decode
 
 
@@ -36,6 +36,7 @@ def worked(result):
 
 
 # --- images: `zoo run dcgan --set data.root=FOLDER` ---------------------------------------------------
+
 
 def _solid(mode, size, value):
     return Image.new(mode, size, value)
@@ -78,7 +79,9 @@ def test_images(row, tmp_path, image_folder):
     name, make, grey = IMAGE_ROWS[row]
     odd = image_folder / name
     make(odd)
-    result = zoo("run", "dcgan", *TINY, "--set", "train.steps=1", "--set", f"data.root={image_folder}", "--out", tmp_path / "run")
+    result = zoo(
+        "run", "dcgan", *TINY, "--set", "train.steps=1", "--set", f"data.root={image_folder}", "--out", tmp_path / "run"
+    )
     if odd.is_dir():  # not an image: skipped, the other 24 train
         worked(result)
         assert "24 images" in result.output
@@ -92,6 +95,7 @@ def test_images(row, tmp_path, image_folder):
 
 # --- label CSVs: `zoo run digit_classifier --set data.root=DOMAIN` --------------------------------------
 
+
 def _rows(csv):
     return csv.read_text().splitlines()
 
@@ -103,18 +107,29 @@ def _first_label(csv, label):
 
 CSV_ROWS = {
     # name: (change to train.csv, None if it works or the words of the error)
-    "missing column": (lambda c: c.write_text(c.read_text().replace("image_name,label", "image_name,digit")),
-                       ["train.csv must be a CSV with the header 'image_name,label'"]),
-    "extra column": (lambda c: c.write_text("\n".join(
-        [_rows(c)[0] + ",note"] + [row + ",x" for row in _rows(c)[1:]]) + "\n"), None),
+    "missing column": (
+        lambda c: c.write_text(c.read_text().replace("image_name,label", "image_name,digit")),
+        ["train.csv must be a CSV with the header 'image_name,label'"],
+    ),
+    "extra column": (
+        lambda c: c.write_text("\n".join([_rows(c)[0] + ",note"] + [row + ",x" for row in _rows(c)[1:]]) + "\n"),
+        None,
+    ),
     "label out of range": (lambda c: _first_label(c, "12"), ["train.csv line 2: label '12' of 00000.png", "0..9"]),
-    "non-integer label": (lambda c: _first_label(c, "3.5"), ["train.csv line 2: label '3.5'", "not a whole number in 0..9"]),
+    "non-integer label": (
+        lambda c: _first_label(c, "3.5"),
+        ["train.csv line 2: label '3.5'", "not a whole number in 0..9"],
+    ),
     "byte-order mark": (lambda c: c.write_bytes(b"\xef\xbb\xbf" + c.read_bytes()), None),
     "CRLF line ends": (lambda c: c.write_bytes(c.read_bytes().replace(b"\n", b"\r\n")), None),
-    "duplicate names": (lambda c: c.write_text(c.read_text() + _rows(c)[1] + "\n"),
-                        ["train.csv lists 00000.png twice (lines 2 and 18)", "keep one row"]),
-    "listed file missing": (lambda c: c.write_text(c.read_text() + "missing.png,3\n"),
-                            ["train.csv lists missing.png, not found in", "fix the CSV or add the files"]),
+    "duplicate names": (
+        lambda c: c.write_text(c.read_text() + _rows(c)[1] + "\n"),
+        ["train.csv lists 00000.png twice (lines 2 and 18)", "keep one row"],
+    ),
+    "listed file missing": (
+        lambda c: c.write_text(c.read_text() + "missing.png,3\n"),
+        ["train.csv lists missing.png, not found in", "fix the CSV or add the files"],
+    ),
 }
 
 
@@ -127,9 +142,22 @@ def test_label_csvs(row, tmp_path):
     write_hw2_domain(domain, images[:24].permute(0, 2, 3, 1).numpy(), labels[:24].tolist(), 16)
     change, error = CSV_ROWS[row]
     change(domain / "train.csv")
-    result = zoo("run", "digit_classifier", "--set", f"data.root={domain}", "--set", "train.steps=1",
-                 "--set", "train.batch_size=8", "--set", "model.width=4", "--set", "train.sample_every=0",
-                 "--out", tmp_path / "run")
+    result = zoo(
+        "run",
+        "digit_classifier",
+        "--set",
+        f"data.root={domain}",
+        "--set",
+        "train.steps=1",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "model.width=4",
+        "--set",
+        "train.sample_every=0",
+        "--out",
+        tmp_path / "run",
+    )
     if error is None:
         worked(result)
     else:
@@ -140,7 +168,9 @@ def test_prediction_csvs_are_read_by_the_same_rules(tmp_path):
     labels, predicted = tmp_path / "val.csv", tmp_path / "pred.csv"
     labels.write_bytes(b"\xef\xbb\xbfimage_name,label\r\na.png,1\r\nb.png,2\r\n")
     predicted.write_text("image_name,label\na.png,1\nb.png,3\n")
-    assert "accuracy 50.00% (1/2)" in worked(zoo("eval", "adapt", "--predictions", predicted, "--labels", labels)).output
+    assert (
+        "accuracy 50.00% (1/2)" in worked(zoo("eval", "adapt", "--predictions", predicted, "--labels", labels)).output
+    )
     predicted.write_text("image_name,label\na.png,1\nb.png,-3\n")
     refused(zoo("eval", "adapt", "--predictions", predicted, "--labels", labels), "label '-3'")
 
@@ -172,20 +202,18 @@ def test_configs(row, tmp_path):
 
 # --- weights: `zoo sample --weights FILE` ----------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("weights")
     train_tiny(tmp / "run", 1)
     assert zoo("export", tmp / "run", "--out", tmp / "dcgan.safetensors").exit_code == 0
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     return tmp / "dcgan.safetensors"
 
 
 def _rewritten(good, path, change_tensors=lambda t: t, change_metadata=lambda m: m):
-    from zoo.weights import load_tensors
+    from zoo.sharing.weights import load_tensors
 
     tensors, metadata = load_tensors(good)
     save_file(change_tensors(tensors), str(path), metadata=change_metadata(dict(metadata)))
@@ -199,14 +227,20 @@ def _with_nan(tensors):
 
 
 WEIGHT_ROWS = {
-    "truncated": (lambda good, p: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]),
-                  ["not a readable .safetensors file"]),
+    "truncated": (
+        lambda good, p: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]),
+        ["not a readable .safetensors file"],
+    ),
     "a pickle": (lambda good, p: torch.save({"weight": torch.zeros(2)}, p), ["not a readable .safetensors file"]),
     "another plugin's": (None, ["holds weights for plugin 'dcgan', not 'sagan'"]),
-    "another format version": (lambda good, p: _rewritten(good, p, change_metadata=lambda m: {**m, "format": "zoo.weights.v0"}),
-                               ["is in format zoo.weights.v0", "re-export"]),
-    "non-finite values": (lambda good, p: _rewritten(good, p, change_tensors=_with_nan),
-                          ["holds non-finite weights", "zoo export RUN --step N"]),
+    "another format version": (
+        lambda good, p: _rewritten(good, p, change_metadata=lambda m: {**m, "format": "zoo.weights.v0"}),
+        ["is in format zoo.weights.v0", "re-export"],
+    ),
+    "non-finite values": (
+        lambda good, p: _rewritten(good, p, change_tensors=_with_nan),
+        ["holds non-finite weights", "zoo export RUN --step N"],
+    ),
 }
 
 
@@ -232,6 +266,7 @@ def test_weights_of_another_plugin_version_load_with_a_warning(weights, tmp_path
 
 # --- the command line: `zoo sample ... --out` -------------------------------------------------------------
 
+
 def test_negative_count(weights, tmp_path):
     refused(zoo("sample", "--weights", weights, "-n", -3, "--out", tmp_path / "out"), "-n must be at least 1, got -3")
 
@@ -245,8 +280,11 @@ def test_out_is_a_file(weights, tmp_path):
 
 def test_out_inside_a_file(weights, tmp_path):
     (tmp_path / "taken").write_text("mine")
-    refused(zoo("sample", "--weights", weights, "-n", 4, "--out", tmp_path / "taken" / "out"),
-            "Not a directory", "part of the path is a file")
+    refused(
+        zoo("sample", "--weights", weights, "-n", 4, "--out", tmp_path / "taken" / "out"),
+        "Not a directory",
+        "part of the path is a file",
+    )
 
 
 def _failing_save(monkeypatch, failure, after: int):
@@ -264,8 +302,13 @@ def _failing_save(monkeypatch, failure, after: int):
     monkeypatch.setattr(PIL.Image.Image, "save", save)
 
 
-@pytest.mark.parametrize("failure, words", [(errno.EACCES, "Permission denied: {out}/0002.png; no permission"),
-                                            (errno.ENOSPC, "No space left on device: {out}/0002.png; the disk is full")])
+@pytest.mark.parametrize(
+    "failure, words",
+    [
+        (errno.EACCES, "Permission denied: {out}/0002.png; no permission"),
+        (errno.ENOSPC, "No space left on device: {out}/0002.png; the disk is full"),
+    ],
+)
 def test_unwritable_out_and_full_disk_leave_only_whole_images(failure, words, weights, tmp_path, monkeypatch):
     _failing_save(monkeypatch, failure, after=2)
     out = tmp_path / "out"
@@ -285,5 +328,8 @@ def test_an_eval_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device", str(self))
 
     monkeypatch.setattr(pathlib.Path, "write_text", write_half_then_fail)
-    refused(zoo("eval", "adapt", "--predictions", labels, "--labels", labels, "--json", result_json), f"{result_json}; the disk is full")
+    refused(
+        zoo("eval", "adapt", "--predictions", labels, "--labels", labels, "--json", result_json),
+        f"{result_json}; the disk is full",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["val.csv"]  # no r.json cut short, no temporary file

@@ -42,8 +42,11 @@ def test_wrong_types_and_malformed_overrides_are_refused(defaults):
         resolve(defaults, overrides=["train.steps=many"])
     with pytest.raises(ConfigError, match="expects an integer, got True"):
         resolve(defaults, files=[{"train": {"steps": True}}])
-    with pytest.raises(ConfigError, match=r"expects an integer, got 0.5 \(its default, 1, is written as an integer: "
-                                          r"write it as 1.0 in the defaults for the key to take fractions\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"expects an integer, got 0.5 \(its default, 1, is written as an integer: "
+        r"write it as 1.0 in the defaults for the key to take fractions\)",
+    ):
         resolve({**defaults, "coral": {"weight": 1}}, overrides=["coral.weight=0.5"])
     with pytest.raises(ConfigError, match="key=value"):
         resolve(defaults, overrides=["train.steps"])
@@ -77,7 +80,9 @@ def test_every_config_file_a_plugin_ships_names_only_keys_it_knows():
     # plugins/dann/svhn.yaml and the like are read only when a user or a study passes them: a typo in
     # one (augment_targt) would surface as a failed run hours into `zoo benchmark dann --study`.
     registry = Registry.discover()
-    shipped = [path for path in sorted((PROJECT_ROOT / "plugins").glob("*/*.yaml")) if path.parent.name in registry.names()]
+    shipped = [
+        path for path in sorted((PROJECT_ROOT / "plugins").glob("*/*.yaml")) if path.parent.name in registry.names()
+    ]
     assert any(path.name == "svhn.yaml" for path in shipped)
     for path in shipped:
         registry.get(path.parent.name).config([read_yaml(path)])  # raises ConfigError on an unknown key

@@ -3,11 +3,10 @@
 import pytest
 from safetensors import safe_open
 
-from conftest import PROJECT_ROOT
-from test_registry import TOY_PLUGIN, write_distribution
-from zoo import checkpoints
+from conftest import PROJECT_ROOT, TOY_PLUGIN, write_distribution
 from zoo.registry import Registry
 from zoo.testing import check_plugin
+from zoo.training import checkpoints
 
 SMALL = {
     "dcgan": ["data.image_size=16", "model.base_channels=8", "train.batch_size=8"],
@@ -32,11 +31,48 @@ def test_builtin_keeps_the_contract(name, tmp_path):
     # What the check left on disk: a checkpoint at its last step, and a weights file that names the plugin.
     assert checkpoints.step_of(checkpoints.latest(tmp_path / f"check-{name}")) == 2
     with safe_open(checked["weights"], "pt") as weights:
-        assert weights.metadata()["plugin"] == name and weights.metadata()["image_size"] == str(checked["metadata"]["image_size"])
+        assert weights.metadata()["plugin"] == name and weights.metadata()["image_size"] == str(
+            checked["metadata"]["image_size"]
+        )
+
+
+def test_check_catches_a_training_step_that_reaches_past_the_train_step_contract(tmp_path, monkeypatch):
+    """step.accelerator is the engine's own business: a plugin that uses it would crash the plain loop
+    of `zoo benchmark`, so the check fails it first, naming what a TrainStep offers."""
+    write_distribution(
+        tmp_path,
+        "zoo-reaching",
+        {"reaching": "reaching_gan:ReachingGAN"},
+        {
+            "reaching_gan.py": '''
+        from zoo.plugins.dcgan.plugin import DCGAN
+
+        class ReachingGAN(DCGAN):
+            """A GAN that asks its step for the accelerator."""
+
+            def training_step(self, batch, step):
+                step.accelerator.print("hello")
+                return super().training_step(batch, step)
+    ''',
+            "default.yaml": TOY_PLUGIN["toy_gan/default.yaml"],
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(Exception, match="accelerator"):
+        check_plugin("reaching", tmp_path, SMALL["dcgan"])
+    # The engine does not offer it either, so the same plugin fails under `zoo run` too.
+    from zoo.training.step import AcceleratedStep
+
+    assert not hasattr(AcceleratedStep(0, None, {}), "accelerator")
 
 
 def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):
-    write_distribution(tmp_path, "zoo-noisy", {"noisy": "noisy_gan:NoisyGAN"}, {"noisy_gan.py": '''
+    write_distribution(
+        tmp_path,
+        "zoo-noisy",
+        {"noisy": "noisy_gan:NoisyGAN"},
+        {
+            "noisy_gan.py": '''
         import torch
         from zoo.plugins.dcgan.plugin import DCGAN
 
@@ -45,14 +81,22 @@ def test_check_catches_a_generator_that_ignores_its_seed(tmp_path, monkeypatch):
 
             def generate(self, n, seed, batch_size=256, labels=None, progress=False):
                 return super().generate(n, seed, batch_size).mul(0.5).add(torch.rand(n, 1, 1, 1) * 0.1)
-    ''', "default.yaml": TOY_PLUGIN["toy_gan/default.yaml"]})
+    ''',
+            "default.yaml": TOY_PLUGIN["toy_gan/default.yaml"],
+        },
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(AssertionError, match="seed"):
         check_plugin("noisy", tmp_path, SMALL["dcgan"])
 
 
 def test_check_catches_a_conditional_generator_whose_image_depends_on_the_other_labels(tmp_path, monkeypatch):
-    write_distribution(tmp_path, "zoo-mixed", {"mixed": "mixed_gan:MixedGAN"}, {"mixed_gan.py": '''
+    write_distribution(
+        tmp_path,
+        "zoo-mixed",
+        {"mixed": "mixed_gan:MixedGAN"},
+        {
+            "mixed_gan.py": '''
         import torch
         from zoo.plugins.cgan.plugin import ConditionalGAN
         from zoo.noise import block_normal, class_labels
@@ -65,7 +109,10 @@ def test_check_catches_a_conditional_generator_whose_image_depends_on_the_other_
                 labels = class_labels(n, self.num_classes, labels)
                 z = block_normal(n, self.latent_shape, seed)
                 return self.modules["generator"].eval()(z, labels)
-    ''', "default.yaml": (PROJECT_ROOT / "plugins" / "cgan" / "default.yaml").read_text()})
+    ''',
+            "default.yaml": (PROJECT_ROOT / "plugins" / "cgan" / "default.yaml").read_text(),
+        },
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(AssertionError, match=r"depend on \(seed, label, rank"):
         check_plugin("mixed", tmp_path, SMALL["cgan"])

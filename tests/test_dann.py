@@ -8,14 +8,15 @@ import pytest
 import torch
 
 from conftest import zoo
-from zoo.plugins.dann.model import reverse_gradient
-from zoo.plugins.dann.plugin import ganin_lambda, ganin_lr_factor
-from zoo import checkpoints
 from zoo.data.digits import load_domain
 from zoo.data.pixels import uint8_to_model_range
-from zoo.exports import load_model
+from zoo.plugins.dann.model import reverse_gradient
+from zoo.plugins.dann.plugin import ganin_lambda, ganin_lr_factor
 from zoo.registry import Registry
-from zoo.weights import load_tensors
+from zoo.sharing.exports import load_model
+from zoo.sharing.weights import load_tensors
+from zoo.testing import RecordingStep
+from zoo.training import checkpoints
 
 SMALL = ("--set", "train.batch_size=16", "--set", "train.log_every=1", "--set", "train.sample_every=0")
 
@@ -25,7 +26,9 @@ def dann_config(root, *overrides):
 
 
 def train(run_dir, root, steps, *extra):
-    result = zoo("run", "dann", *SMALL, "--set", f"data.root={root}", "--set", f"train.steps={steps}", "--out", run_dir, *extra)
+    result = zoo(
+        "run", "dann", *SMALL, "--set", f"data.root={root}", "--set", f"train.steps={steps}", "--out", run_dir, *extra
+    )
     assert result.exit_code == 0, result.output
     return load_tensors(checkpoints.latest(run_dir) / "modules.safetensors")[0]
 
@@ -44,13 +47,13 @@ def test_ganin_schedules():
     assert ganin_lambda(0.5) == pytest.approx(2 / (1 + math.exp(-5)) - 1)
     assert ganin_lambda(1.0) == pytest.approx(1.0, abs=1e-4)
     assert ganin_lr_factor(0.0) == 1.0
-    assert ganin_lr_factor(1.0) == pytest.approx(11 ** -0.75)
+    assert ganin_lr_factor(1.0) == pytest.approx(11**-0.75)
 
 
 def test_learning_rate_follows_ganin_annealing(digit_root):
     plugin = Registry.discover().get("dann").build(dann_config(digit_root, "train.steps=100"))
     optimizers = plugin.configure_optimizers()
-    scheduler = plugin.configure_schedulers(optimizers)["all"]
+    scheduler = plugin.configure_lr_schedulers(optimizers)["all"]
     for _ in range(40):
         optimizers["all"].step()
         scheduler.step()
@@ -59,7 +62,10 @@ def test_learning_rate_follows_ganin_annealing(digit_root):
 
 def test_each_mode_trains_on_its_own_data(digit_root):
     spec = Registry.discover().get("dann")
-    datasets = {mode: spec.build(dann_config(digit_root, f"mode={mode}")).train_dataset() for mode in ("source_only", "dann", "target_only")}
+    datasets = {
+        mode: spec.build(dann_config(digit_root, f"mode={mode}")).train_dataset()
+        for mode in ("source_only", "dann", "target_only")
+    }
     assert datasets["source_only"].domain.name == "mnistm"
     assert datasets["target_only"].domain.name == "usps"
     assert datasets["target_only"].domain.split == "train"
@@ -99,28 +105,24 @@ def test_dann_uses_the_target_images(digit_root, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a) == same, mode
 
 
-class RecordedStep:
-    """A TrainStep stand-in: the loss handed to optimize, at a chosen step index."""
-
-    def __init__(self, index):
-        self.index, self.losses = index, []
-
-    def optimize(self, name, loss):
-        self.losses.append(loss)
-
-
 def dann_batch(n=16, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return {"image": torch.rand(n, 3, 28, 28, generator=gen) * 2 - 1, "label": torch.randint(0, 10, (n,), generator=gen),
-            "target_image": torch.rand(n, 3, 28, 28, generator=gen) * 2 - 1}
+    return {
+        "image": torch.rand(n, 3, 28, 28, generator=gen) * 2 - 1,
+        "label": torch.randint(0, 10, (n,), generator=gen),
+        "target_image": torch.rand(n, 3, 28, 28, generator=gen) * 2 - 1,
+    }
 
 
 def test_entropy_term_is_the_entropy_of_the_target_predictions(digit_root):
-    plugin = Registry.discover().get("dann").build(
-        dann_config(digit_root, "train.steps=100", "dann.entropy=0.5", "augment.enabled=false"))
+    plugin = (
+        Registry.discover()
+        .get("dann")
+        .build(dann_config(digit_root, "train.steps=100", "dann.entropy=0.5", "augment.enabled=false"))
+    )
     for module in plugin.modules.values():
         module.eval()  # deterministic forward passes, so the term can be recomputed here
-    batch, step = dann_batch(), RecordedStep(index=30)
+    batch, step = dann_batch(), RecordingStep(backward=False, index=30)
     logs = plugin.training_step(batch, step)
     with torch.no_grad():
         probs = plugin.modules["classifier"](plugin.modules["features"](batch["target_image"])).softmax(1)
@@ -129,7 +131,7 @@ def test_entropy_term_is_the_entropy_of_the_target_predictions(digit_root):
     expected = logs["loss_class"] + logs["loss_domain"] + 0.5 * ganin_lambda(0.3) * entropy
     assert step.losses[0].item() == pytest.approx(expected.item(), rel=1e-4)
     off = Registry.discover().get("dann").build(dann_config(digit_root, "train.steps=100", "augment.enabled=false"))
-    assert "target_entropy" not in off.training_step(batch, RecordedStep(index=30))
+    assert "target_entropy" not in off.training_step(batch, RecordingStep(backward=False, index=30))
 
 
 def test_augment_target_transforms_the_target_images_too(digit_root):
@@ -138,8 +140,8 @@ def test_augment_target_transforms_the_target_images_too(digit_root):
         plugin = Registry.discover().get("dann").build(dann_config(digit_root, f"dann.augment_target={flag}"))
         plugin.modules["features"].register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
         batch = dann_batch()
-        plugin.training_step(batch, RecordedStep(index=0))
-        target_half = seen[-1][len(batch["image"]):]
+        plugin.training_step(batch, RecordingStep(backward=False, index=0))
+        target_half = seen[-1][len(batch["image"]) :]
         assert torch.equal(target_half, batch["target_image"]) == (flag == "false"), flag
 
 
@@ -159,8 +161,28 @@ def test_run_export_predict_and_eval_through_the_cli(digit_root, tmp_path):
     name, label = lines[1].split(",")
     assert name == "00000.png" and label in set("0123456789")
 
-    scored = zoo("eval", "adapt", "--predictions", pred, "--labels", digit_root / "usps" / "val.csv", "--json", tmp_path / "a.json")
-    direct = zoo("eval", "adapt", "--weights", weights, "--json", tmp_path / "b.json", "--tsne", tmp_path / "tsne", "--tsne-points", 30)
+    scored = zoo(
+        "eval",
+        "adapt",
+        "--predictions",
+        pred,
+        "--labels",
+        digit_root / "usps" / "val.csv",
+        "--json",
+        tmp_path / "a.json",
+    )
+    direct = zoo(
+        "eval",
+        "adapt",
+        "--weights",
+        weights,
+        "--json",
+        tmp_path / "b.json",
+        "--tsne",
+        tmp_path / "tsne",
+        "--tsne-points",
+        30,
+    )
     assert scored.exit_code == 0 and direct.exit_code == 0, scored.output + direct.output
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
     assert a["count"] == b["count"] == 40 and a["correct"] == b["correct"]  # same model, two routes
@@ -168,7 +190,9 @@ def test_run_export_predict_and_eval_through_the_cli(digit_root, tmp_path):
 
 
 def test_clear_errors(digit_root, tmp_path):
-    result = zoo("run", "dann", "--set", f"data.root={digit_root}", "--set", "data.target=svhn", "--out", tmp_path / "r")
+    result = zoo(
+        "run", "dann", "--set", f"data.root={digit_root}", "--set", "data.target=svhn", "--out", tmp_path / "r"
+    )
     assert result.exit_code == 1 and "no domain 'svhn'" in result.output and "found: mnistm, usps" in result.output
     result = zoo("run", "dann", "--set", "mode=adapt", "--out", tmp_path / "r")
     assert result.exit_code == 1 and "mode must be one of source_only, dann, target_only" in result.output
@@ -188,22 +212,37 @@ def test_benchmark_writes_the_hw2_table_over_seeds_and_says_what_is_missing(digi
         # own predictions; the cell is their mean and sample standard deviation.
         accuracies = []
         for seed in (0, 1, 2):
-            _, adapter, _ = load_model(runs / f"{run}-seed{seed}" / "model.safetensors", Registry.discover(), expected_plugin="dann")
+            _, adapter, _ = load_model(
+                runs / f"{run}-seed{seed}" / "model.safetensors", Registry.discover(), expected_plugin="dann"
+            )
             assert adapter.config.train.seed == seed
             val = load_domain(str(digit_root), "usps", "val", adapter.config.data.image_size)
-            accuracies.append(round((adapter.predict(uint8_to_model_range(val.images)) == val.labels).sum().item() / len(val), 4))
+            accuracies.append(
+                round((adapter.predict(uint8_to_model_range(val.images)) == val.labels).sum().item() / len(val), 4)
+            )
         cell = cells[mode]["usps"]
         assert [cell["seeds"][str(s)] for s in (0, 1, 2)] == accuracies and cell["count"] == len(val)
         assert cell["accuracy"] == pytest.approx(sum(accuracies) / 3, abs=1e-4)
         assert cell["std"] == pytest.approx(torch.tensor(accuracies).std().item(), abs=1e-4)
-        assert cells[mode]["svhn"] == {"accuracy": None, "note": f"not available: no data (svhn not under {digit_root})"}
+        assert cells[mode]["svhn"] == {
+            "accuracy": None,
+            "note": f"not available: no data (svhn not under {digit_root})",
+        }
     # The USPS DANN runs take plugins/dann/usps.yaml; source-only (shared by every target) does not.
-    _, usps_dann, _ = load_model(runs / "dann-usps-seed0" / "model.safetensors", Registry.discover(), expected_plugin="dann")
-    _, source_only, _ = load_model(runs / "source_only-seed0" / "model.safetensors", Registry.discover(), expected_plugin="dann")
+    _, usps_dann, _ = load_model(
+        runs / "dann-usps-seed0" / "model.safetensors", Registry.discover(), expected_plugin="dann"
+    )
+    _, source_only, _ = load_model(
+        runs / "source_only-seed0" / "model.safetensors", Registry.discover(), expected_plugin="dann"
+    )
     assert usps_dann.config.dann.entropy > 0 and source_only.config.dann.entropy == 0
     assert report["dann"]["usps"] == usps_dann.config.dann.to_dict()
     table = next((tmp_path / "results").glob("dann-*.md")).read_text()
-    assert "| Adaptation (DANN) |" in table and "not available: no data" in table and "| DANN above source-only? |" in table
+    assert (
+        "| Adaptation (DANN) |" in table
+        and "not available: no data" in table
+        and "| DANN above source-only? |" in table
+    )
     assert "| Adaptation (DANN), seed 2 |" in table
     assert len(list((tmp_path / "results").glob("*tsne-usps-*.png"))) == 2  # seed 0's pictures only
     # A second call reuses the finished runs instead of training again.

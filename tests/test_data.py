@@ -51,8 +51,15 @@ def test_in_memory_images_equal_the_pil_path(image_folder):
     """What training sees (uint8 in memory, converted by the engine) equals decoding each file with PIL."""
     from torchvision.transforms import v2 as T
 
-    pil_path = T.Compose([T.PILToTensor(), T.Resize(16, antialias=True), T.CenterCrop(16),
-                          T.ToDtype(torch.float32, scale=True), T.Normalize([0.5] * 3, [0.5] * 3)])
+    pil_path = T.Compose(
+        [
+            T.PILToTensor(),
+            T.Resize(16, antialias=True),
+            T.CenterCrop(16),
+            T.ToDtype(torch.float32, scale=True),
+            T.Normalize([0.5] * 3, [0.5] * 3),
+        ]
+    )
     data = ImageFolder(image_folder, 16)
     batch = to_model_range({"image": data.images})
     assert batch["image"].dtype == torch.float32
@@ -105,14 +112,35 @@ def test_missing_empty_and_unreadable_folders_are_clear_errors(tmp_path):
 
 def test_training_on_an_image_folder_through_the_cli(image_folder, tmp_path):
     result = zoo(
-        "run", "dcgan", "--set", f"data.root={image_folder}", "--set", "data.image_size=16",
-        "--set", "model.base_channels=8", "--set", "train.batch_size=8", "--set", "train.steps=2",
-        "--out", tmp_path / "run",
+        "run",
+        "dcgan",
+        "--set",
+        f"data.root={image_folder}",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "model.base_channels=8",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.steps=2",
+        "--out",
+        tmp_path / "run",
     )
     assert result.exit_code == 0, result.output
     assert f"24 images from {image_folder}, 16x16" in result.output
-    too_few = zoo("run", "dcgan", "--set", f"data.root={image_folder}", "--set", "data.image_size=16",
-                  "--set", "train.batch_size=64", "--out", tmp_path / "run2")
+    too_few = zoo(
+        "run",
+        "dcgan",
+        "--set",
+        f"data.root={image_folder}",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "train.batch_size=64",
+        "--out",
+        tmp_path / "run2",
+    )
     assert too_few.exit_code == 1 and "fewer than one batch" in too_few.output
     empty = zoo("run", "dcgan", "--set", f"data.root={tmp_path / 'nowhere'}", "--out", tmp_path / "run3")
     assert empty.exit_code == 1 and "is not a folder" in empty.output

@@ -9,27 +9,17 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import PROJECT_ROOT, zoo
-from zoo.plugins.ddpm_unet.model import SelfAttention, UNetConditional
+from conftest import PROJECT_ROOT, TINY_DDPM, zoo
 from zoo.diffusion import LinearSchedule, guided_eps, make_scheduler, reverse_process, trajectory_times
 from zoo.noise import per_image_generators
+from zoo.plugins.ddpm_unet.model import SelfAttention, UNetConditional
 from zoo.registry import Registry
-
-# A ddpm_unet that trains and samples in about a second.
-TINY = (
-    "--set", "data.image_size=16",
-    "--set", "model.channels=[8, 16]",
-    "--set", "model.attention=[8]",
-    "--set", "model.time_dim=16",
-    "--set", "train.batch_size=8",
-    "--set", "train.log_every=1",
-    "--set", "train.sample_every=0",
-)
+from zoo.testing import RecordingStep
 
 
 def tiny_plugin(*overrides: str):
     spec = Registry.discover().get("ddpm_unet")
-    pairs = [o for o in TINY if o != "--set"] + list(overrides)
+    pairs = [o for o in TINY_DDPM if o != "--set"] + list(overrides)
     return spec.build(spec.config(overrides=pairs))
 
 
@@ -65,8 +55,12 @@ def test_whole_reverse_process_matches_diffusers_ddpm():
 
     def run(kind):
         # A fixed stand-in for the network, so that only the schedulers differ.
-        eps = lambda x, t, y: 0.3 * x + 0.01 * y[:, None, None, None]
-        return reverse_process(eps, make_scheduler(kind, schedule), 1000, labels, per_image_generators([0, 3, 3], 5), (3, 4, 4))
+        def eps(x, t, y):
+            return 0.3 * x + 0.01 * y[:, None, None, None]
+
+        return reverse_process(
+            eps, make_scheduler(kind, schedule), 1000, labels, per_image_generators([0, 3, 3], 5), (3, 4, 4)
+        )
 
     assert torch.allclose(run("reference"), run("ddpm"), atol=1e-4)
 
@@ -76,7 +70,9 @@ def test_q_sample_has_the_forward_process_statistics():
     x0 = torch.full((20000, 1), 0.8)
     for t in (0, 250, 999):
         abar = schedule.alphas_cumprod[t]
-        x_t = schedule.q_sample(x0, torch.full((20000,), t), torch.randn(20000, 1, generator=torch.Generator().manual_seed(t)))
+        x_t = schedule.q_sample(
+            x0, torch.full((20000,), t), torch.randn(20000, 1, generator=torch.Generator().manual_seed(t))
+        )
         assert x_t.mean().item() == pytest.approx(abar.sqrt().item() * 0.8, abs=0.02)
         assert x_t.std().item() == pytest.approx((1 - abar).sqrt().item(), rel=0.03, abs=0.003)
     assert schedule.alphas_cumprod[-1] < 1e-4  # x_T is (almost) pure noise
@@ -137,15 +133,11 @@ def test_training_loss_carries_the_min_snr_weights():
             return x * 0
 
     plugin.modules["unet"] = Zeros()
-    losses = []
-
-    class Step:
-        def optimize(self, name, loss):
-            losses.append(loss)
-
     batch = {"image": torch.zeros(64, 3, 4, 4), "label": torch.zeros(64, dtype=torch.long)}
     torch.manual_seed(3)
-    plugin.training_step(batch, Step())
+    step = RecordingStep(backward=False)
+    plugin.training_step(batch, step)
+    losses = step.losses
     torch.manual_seed(3)  # the same draws: t first, then the noise
     t = torch.randint(0, 1000, (64,))
     noise = torch.randn(64, 3, 4, 4)
@@ -188,7 +180,9 @@ def test_reference_preset_is_the_reports_architecture():
     from zoo.config import read_yaml
 
     spec = Registry.discover().get("ddpm_unet")
-    unet = spec.build(spec.config([read_yaml(PROJECT_ROOT / "plugins" / "ddpm_unet" / "reference.yaml")])).modules["unet"]
+    unet = spec.build(spec.config([read_yaml(PROJECT_ROOT / "plugins" / "ddpm_unet" / "reference.yaml")])).modules[
+        "unet"
+    ]
     attention = [m for m in unet.modules() if isinstance(m, SelfAttention)]
     # sa1-sa6 of the reports: after each of the three down and three up blocks, at widths 128/256/256/128/64/64.
     assert [a.ln.normalized_shape[0] for a in attention] == [128, 256, 256, 128, 64, 64]
@@ -219,13 +213,9 @@ def test_training_drops_labels_at_the_configured_rate():
 
     plugin.modules["unet"] = Recorder()
 
-    class Step:
-        def optimize(self, name, loss):
-            pass
-
     torch.manual_seed(0)
     batch = {"image": torch.zeros(4000, 3, 2, 2), "label": torch.randint(0, 10, (4000,))}
-    plugin.training_step(batch, Step())
+    plugin.training_step(batch, RecordingStep(backward=False))
     dropped = (seen[0] == 10).float().mean().item()
     assert dropped == pytest.approx(0.25, abs=0.03)
     kept = seen[0] != 10
@@ -268,7 +258,7 @@ def _digest(path) -> str:
 
 def test_train_sample_and_evaluate_through_the_cli(tmp_path):
     run = tmp_path / "run"
-    result = zoo("run", "ddpm_unet", *TINY, "--set", "train.steps=3", "--set", "train.ema_decay=0.9", "--out", run)
+    result = zoo("run", "ddpm_unet", *TINY_DDPM, "--set", "train.steps=3", "--set", "train.ema_decay=0.9", "--out", run)
     assert result.exit_code == 0, result.output
     weights = tmp_path / "ddpm.safetensors"
     assert zoo("export", run, "--out", weights).exit_code == 0
@@ -277,8 +267,26 @@ def test_train_sample_and_evaluate_through_the_cli(tmp_path):
     assert "image_size:     16" in shown and "ema:            true" in shown and "label_dropout: 0.1" in shown
 
     out = tmp_path / "samples"
-    result = zoo("sample", "ddpm_unet", "--weights", weights, "--per-class", 3, "--seed", 0, "--out", out,
-                 "--grid", tmp_path / "grid.png", "--trajectory", tmp_path / "strip.png", "--scheduler", "dpm", "--steps", 3)
+    result = zoo(
+        "sample",
+        "ddpm_unet",
+        "--weights",
+        weights,
+        "--per-class",
+        3,
+        "--seed",
+        0,
+        "--out",
+        out,
+        "--grid",
+        tmp_path / "grid.png",
+        "--trajectory",
+        tmp_path / "strip.png",
+        "--scheduler",
+        "dpm",
+        "--steps",
+        3,
+    )
     assert result.exit_code == 0, result.output
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"{d}_{k:03d}.png" for d in range(10) for k in (1, 2, 3)]
@@ -287,13 +295,39 @@ def test_train_sample_and_evaluate_through_the_cli(tmp_path):
     assert Image.open(tmp_path / "strip.png").size[0] == 6 * (16 * 4 + 4) + 4
 
     again = tmp_path / "again"
-    zoo("sample", "--weights", weights, "--per-class", 3, "--seed", 0, "--out", again, "--scheduler", "dpm", "--steps", 3)
+    zoo(
+        "sample",
+        "--weights",
+        weights,
+        "--per-class",
+        3,
+        "--seed",
+        0,
+        "--out",
+        again,
+        "--scheduler",
+        "dpm",
+        "--steps",
+        3,
+    )
     assert all(_digest(out / n) == _digest(again / n) for n in names)
 
     # The evaluator: a classifier trained a few steps on the embedded digits.
     clf_run = tmp_path / "clf"
-    result = zoo("run", "digit_classifier", "--set", "train.steps=2", "--set", "train.batch_size=16",
-                 "--set", "model.width=4", "--set", "train.sample_every=0", "--out", clf_run)
+    result = zoo(
+        "run",
+        "digit_classifier",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.batch_size=16",
+        "--set",
+        "model.width=4",
+        "--set",
+        "train.sample_every=0",
+        "--out",
+        clf_run,
+    )
     assert result.exit_code == 0, result.output
     zoo("export", clf_run, "--out", tmp_path / "clf.safetensors")
     result = zoo("eval", "digits", out, "--classifier", tmp_path / "clf.safetensors")
@@ -306,7 +340,7 @@ def test_train_sample_and_evaluate_through_the_cli(tmp_path):
     # The evaluator's own figure, recounted from the exported file on the held-out embedded digits.
     from zoo.data.digits import labelled_digits
     from zoo.metrics.accuracy import domain_accuracy
-    from zoo.exports import load_model
+    from zoo.sharing.exports import load_model
 
     _, classifier, _ = load_model(tmp_path / "clf.safetensors", Registry.discover())
     assert scores["classifier_real_accuracy"] == domain_accuracy(classifier, labelled_digits("", "val", 28))
@@ -315,9 +349,19 @@ def test_train_sample_and_evaluate_through_the_cli(tmp_path):
 
 def test_sampling_flags_are_checked(tmp_path):
     run = tmp_path / "run"
-    zoo("run", "ddpm_unet", *TINY, "--set", "train.steps=1", "--out", run)
+    zoo("run", "ddpm_unet", *TINY_DDPM, "--set", "train.steps=1", "--out", run)
     zoo("export", run, "--out", tmp_path / "d.safetensors")
-    result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--grid", tmp_path / "g.png", "--scheduler", "reference", "--steps", 20)
+    result = zoo(
+        "sample",
+        "--weights",
+        tmp_path / "d.safetensors",
+        "--grid",
+        tmp_path / "g.png",
+        "--scheduler",
+        "reference",
+        "--steps",
+        20,
+    )
     assert result.exit_code == 1 and "takes all 1000 steps" in result.output
     result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--out", tmp_path / "o", "--guidance", -1)
     assert result.exit_code == 1 and "--guidance must be 0 or more" in result.output
@@ -330,74 +374,52 @@ def test_sampling_flags_are_checked(tmp_path):
     result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--out", tmp_path / "o", "--labels", "3,12")
     assert result.exit_code == 1 and "labels must be in 0..9" in result.output and not (tmp_path / "o").exists()
 
-    zoo("run", "dcgan", "--set", "data.image_size=16", "--set", "model.base_channels=4", "--set", "train.batch_size=8",
-        "--set", "train.steps=1", "--set", "train.sample_every=0", "--out", tmp_path / "gan")
+    zoo(
+        "run",
+        "dcgan",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "model.base_channels=4",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.steps=1",
+        "--set",
+        "train.sample_every=0",
+        "--out",
+        tmp_path / "gan",
+    )
     zoo("export", tmp_path / "gan", "--out", tmp_path / "g.safetensors")
     result = zoo("sample", "--weights", tmp_path / "g.safetensors", "--out", tmp_path / "x", "--per-class", 5)
     assert result.exit_code == 1 and "'dcgan' is unconditional (use -n)" in result.output
     result = zoo("sample", "--weights", tmp_path / "g.safetensors", "--out", tmp_path / "x", "--steps", 5)
     assert result.exit_code == 1 and "--steps only apply to samplers" in result.output
-    result = zoo("sample", "--weights", tmp_path / "g.safetensors", "--grid", tmp_path / "x.png", "--trajectory", tmp_path / "t.png")
+    result = zoo(
+        "sample",
+        "--weights",
+        tmp_path / "g.safetensors",
+        "--grid",
+        tmp_path / "x.png",
+        "--trajectory",
+        tmp_path / "t.png",
+    )
     assert result.exit_code == 1 and "one pass" in result.output and not (tmp_path / "x.png").exists()
 
 
 def test_scheduler_names_come_from_the_plugin(tmp_path):
     run = tmp_path / "run"
-    zoo("run", "ddpm_unet", *TINY, "--set", "train.steps=1", "--out", run)
+    zoo("run", "ddpm_unet", *TINY_DDPM, "--set", "train.steps=1", "--out", run)
     zoo("export", run, "--out", tmp_path / "d.safetensors")
-    result = zoo("sample", "--weights", tmp_path / "d.safetensors", "--grid", tmp_path / "g.png", "--scheduler", "euler")
+    result = zoo(
+        "sample", "--weights", tmp_path / "d.safetensors", "--grid", tmp_path / "g.png", "--scheduler", "euler"
+    )
     assert result.exit_code == 1
     assert "'ddpm_unet' has no scheduler 'euler'; it offers ddpm, ddim, dpm, reference" in result.output
     from zoo.plugins.ddpm_unet.plugin import DDPMUNet
 
     # --help names them as an example (without importing torch); it must stay what the plugin offers.
-    assert f"ddpm_unet: {', '.join(DDPMUNet.schedulers)}" in " ".join(zoo("sample", "--help").output.split())
-
-
-def test_digit_scorer_reads_labels_from_names_resizes_and_measures_distance(tmp_path):
-    from zoo.config import Config
-    from zoo.data.digits import DigitDomain, load_image_folder
-    from zoo.data.pixels import uint8_to_model_range
-    from zoo.errors import DataError
-    from zoo.interfaces import Classifier
-    from zoo.metrics.digits import DigitScorer, labels_from_names
-
-    class Brightness(Classifier):
-        """Reads an image's digit from its brightness: d -> grey level 20 d."""
-
-        def build_modules(self):
-            return {}
-
-        configure_optimizers = train_dataset = training_step = lambda *a: None
-
-        def predict(self, images):
-            assert images.shape[-1] == 8, "the scorer resizes to the evaluator's input size"
-            return ((images.mean((1, 2, 3)) + 1) * 127.5 / 20).round().long()
-
-        def embed(self, images):
-            m = images.mean((1, 2, 3))
-            return torch.stack([m, m**2, m**3], 1)
-
-    classifier = Brightness(Config({"data": {"image_size": 8}}))
-    folder = tmp_path / "gen"
-    folder.mkdir()
-    for d in range(10):
-        for k, level in enumerate((20 * d, 20 * d, 20 * ((d + 1) % 10))):  # the third of each digit is wrong
-            Image.new("RGB", (8, 8), (level,) * 3).save(folder / f"{d}_{k + 1:03d}.png")
-    result = DigitScorer(classifier).folder_accuracy(folder)
-    assert result["count"] == 30 and result["correct"] == 20
-    assert result["per_digit"]["4"] == pytest.approx(2 / 3)
-    with pytest.raises(DataError, match="must start with it"):
-        labels_from_names(["0_001.png", "sample.png"])
-
-    read = load_image_folder(folder, 8)
-    real = DigitDomain("gen", "val", read.images, labels_from_names(read.names), read.names, str(folder))
-    images = uint8_to_model_range(read.images)
-    scorer = DigitScorer(classifier, real, batch_size=7)  # chunks that do not divide the count
-    larger = torch.nn.functional.interpolate(images, size=(16, 16), mode="nearest")
-    assert scorer.accuracy(larger, real.labels)["correct"] == 20
-    assert scorer.frechet_distance(images) == pytest.approx(0.0, abs=1e-6)
-    assert scorer.frechet_distance(images * 0.5) > 0.01  # dimmer digits are further from the real ones
+    assert f"ddpm_unet: {', '.join(DDPMUNet.noise_schedulers)}" in " ".join(zoo("sample", "--help").output.split())
 
 
 def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
@@ -406,14 +428,26 @@ def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
     from zoo.plugins.ddpm_unet import benchmark
 
     monkeypatch.chdir(tmp_path)
-    tiny = [o for o in TINY if o != "--set"] + ["diffusion.timesteps=20"]
+    tiny = [o for o in TINY_DDPM if o != "--set"] + ["diffusion.timesteps=20"]
     monkeypatch.setattr(benchmark, "DDPM_OVERRIDES", tuple(tiny))
     monkeypatch.setattr(benchmark, "SECOND_EVALUATOR", "resnet10t")
     monkeypatch.setattr(benchmark, "SETTINGS", (("ddpm", 20, None), ("dpm", 5, None), ("dpm", 3, 1.0)))
-    monkeypatch.setattr(benchmark, "QUICK", {"train_steps": 4, "eval_every": 2, "classifier_steps": 2, "per_class": 2,
-                                             "curve_per_class": 1})
+    monkeypatch.setattr(
+        benchmark,
+        "QUICK",
+        {"train_steps": 4, "eval_every": 2, "classifier_steps": 2, "per_class": 2, "curve_per_class": 1},
+    )
     monkeypatch.setattr(benchmark, "DDPM_PER_CLASS_ON_CPU", 1)
-    result = zoo("benchmark", "ddpm_unet", "--study", "--data-root", digit_root / "mnistm", "--quick", "--out", tmp_path / "results")
+    result = zoo(
+        "benchmark",
+        "ddpm_unet",
+        "--study",
+        "--data-root",
+        digit_root / "mnistm",
+        "--quick",
+        "--out",
+        tmp_path / "results",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(next((tmp_path / "results").glob("ddpm_unet-*-quick.json")).read_text())
     ddpm, dpm5, dpm3 = report["rows"]
@@ -428,11 +462,13 @@ def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
     assert gammas == {"eps": 0.0, "min-snr-5": 5}
     assert all(arm["threads"] == torch.get_num_threads() for arm in report["arms"].values())
     # A curve point per kept checkpoint; every accuracy is recounted here from the evaluators' weights.
-    from zoo.exports import load_model
     from zoo.metrics.digits import DigitScorer
+    from zoo.sharing.exports import load_model
 
     assert [e["backbone"] for e in report["evaluators"]] == ["cnn", "resnet10t"]
-    evaluators = {e["backbone"]: DigitScorer(load_model(Path(e["file"]), Registry.discover())[1]) for e in report["evaluators"]}
+    evaluators = {
+        e["backbone"]: DigitScorer(load_model(Path(e["file"]), Registry.discover())[1]) for e in report["evaluators"]
+    }
     assert all(Path(e["file"]).resolve().parent.parent == runs.resolve() for e in report["evaluators"])  # trained here
     for arm in report["arms"].values():
         assert [p["step"] for p in arm["curve"]] == [2, 4]
@@ -447,9 +483,11 @@ def test_study_curves_and_sampling_table(digit_root, tmp_path, monkeypatch):
 def test_first_reaching_needs_every_evaluator():
     from zoo.plugins.ddpm_unet.benchmark import first_reaching
 
-    curve = [{"step": 500, "minutes": 8.0, "accuracy": {"cnn": 0.96, "resnet18": 0.90}},
-             {"step": 1000, "minutes": 16.0, "accuracy": {"cnn": 0.97, "resnet18": 0.955}},
-             {"step": 1500, "minutes": 24.0, "accuracy": {"cnn": 0.99, "resnet18": 0.985}}]
+    curve = [
+        {"step": 500, "minutes": 8.0, "accuracy": {"cnn": 0.96, "resnet18": 0.90}},
+        {"step": 1000, "minutes": 16.0, "accuracy": {"cnn": 0.97, "resnet18": 0.955}},
+        {"step": 1500, "minutes": 24.0, "accuracy": {"cnn": 0.99, "resnet18": 0.985}},
+    ]
     assert first_reaching(curve, 0.95) == {"step": 1000, "minutes": 16.0}
     assert first_reaching(curve, 0.98) == {"step": 1500, "minutes": 24.0}
     assert first_reaching(curve, 0.99) is None

@@ -5,27 +5,14 @@ import json
 import pytest
 import torch
 
-from conftest import TINY, train_tiny, zoo
-from zoo import checkpoints
+from conftest import TINY, assert_same_tensors, final_state, train_tiny, zoo
 from zoo.data.sharding import ShardedEpochSampler
-from zoo.ema import EMA
-from zoo.engine import Trainer
 from zoo.interfaces import Generator
 from zoo.registry import PluginSpec
-from zoo.weights import load_tensors
-
-
-def final_state(run_dir):
-    ckpt = checkpoints.latest(run_dir)
-    tensors, _ = load_tensors(ckpt / "modules.safetensors")
-    optim = torch.load(ckpt / "optimizers.pt", weights_only=True)
-    return tensors, optim
-
-
-def assert_same_tensors(a: dict, b: dict):
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
+from zoo.sharing.weights import load_tensors
+from zoo.training import checkpoints
+from zoo.training.ema import EMA
+from zoo.training.engine import Trainer
 
 
 def test_run_writes_config_metrics_checkpoints_and_previews(tmp_path):
@@ -61,7 +48,10 @@ def test_resume_continues_exactly_where_an_uninterrupted_run_would_be(tmp_path):
             assert_same_tensors(a_state[index], b_state[index])
 
     def losses(run):
-        return [(r["step"], r["loss_d"], r["loss_g"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+        return [
+            (r["step"], r["loss_d"], r["loss_g"])
+            for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+        ]
 
     assert losses(straight) == losses(resumed)
 
@@ -185,7 +175,7 @@ def test_ema_decay_warms_up_to_its_target():
 
 
 def test_bf16_mixed_precision_trains_on_cpu(tmp_path, monkeypatch):
-    from zoo.plugins.dcgan.model import Discriminator
+    from zoo.nn import DCGANDiscriminator as Discriminator
 
     seen = []
     forward = Discriminator.forward
@@ -225,8 +215,22 @@ def test_two_process_data_parallel_training(tmp_path):
 
     (tmp_path / "runs" / "dcgan").mkdir(parents=True)
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "zoo", "run", "dcgan",
-            *TINY, "--set", "train.steps=4", "--set", "train.ema_decay=0.9"]
+    args = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "zoo",
+        "run",
+        "dcgan",
+        *TINY,
+        "--set",
+        "train.steps=4",
+        "--set",
+        "train.ema_decay=0.9",
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "batch 8x1x2" in done.stdout  # two processes, one banner (the main process prints)
@@ -241,5 +245,15 @@ def test_time_limit_stops_with_a_checkpoint_that_resumes(tmp_path):
     assert "train.time_limit_min=0.002 reached" in result.output
     stopped_at = checkpoints.step_of(checkpoints.latest(run))
     assert 0 < stopped_at < 10_000
-    resumed = zoo("run", "dcgan", "--out", run, "--resume", "--set", f"train.steps={stopped_at + 2}", "--set", "train.time_limit_min=0")
+    resumed = zoo(
+        "run",
+        "dcgan",
+        "--out",
+        run,
+        "--resume",
+        "--set",
+        f"train.steps={stopped_at + 2}",
+        "--set",
+        "train.time_limit_min=0",
+    )
     assert resumed.exit_code == 0 and checkpoints.step_of(checkpoints.latest(run)) == stopped_at + 2

@@ -14,14 +14,14 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY, train_tiny, zoo
-from test_engine import assert_same_tensors, final_state
-from zoo import checkpoints
-from zoo.weights import load_tensors, save_tensors
+from conftest import TINY, assert_same_tensors, final_state, train_tiny, zoo
+from zoo.sharing.weights import load_tensors, save_tensors
+from zoo.training import checkpoints
 
 
 def strict_rows(run):
     """metrics.jsonl as strict JSON: a bare NaN or Infinity fails."""
+
     def refuse(constant):
         raise AssertionError(f"metrics.jsonl holds a bare {constant}")
 
@@ -37,12 +37,23 @@ def one_line_error(result):
 
 # --- non-finite losses ----------------------------------------------------------------------------------
 
+
 def test_a_loss_that_turns_nan_stops_the_run_and_keeps_the_good_checkpoints(tmp_path):
     run = tmp_path / "run"
     train_tiny(run, 4, "--set", "train.checkpoint_every=2", "--set", "train.keep_checkpoints=2")
     # A resumed run takes the new learning rates (not the checkpoint's) and blows up.
-    blow_up = ("--set", "optim.lr_g=1e30", "--set", "optim.lr_d=1e30", "--set", "train.steps=30",
-               "--set", "train.checkpoint_every=2", "--set", "train.log_every=1")
+    blow_up = (
+        "--set",
+        "optim.lr_g=1e30",
+        "--set",
+        "optim.lr_d=1e30",
+        "--set",
+        "train.steps=30",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.log_every=1",
+    )
     line = one_line_error(zoo("run", "dcgan", "--out", run, "--resume", *blow_up))
     assert "training went non-finite: loss_" in line and " at step " in line and "without saving" in line
     assert "lower the learning rate" in line and f"zoo run dcgan --out {run} --resume" in line
@@ -63,8 +74,8 @@ def test_a_loss_that_turns_nan_stops_the_run_and_keeps_the_good_checkpoints(tmp_
 
 
 def test_non_finite_weights_are_never_checkpointed_even_when_the_loss_is_finite(tmp_path):
-    from zoo.engine import NonFiniteError, Trainer
     from zoo.registry import Registry
+    from zoo.training.engine import NonFiniteError, Trainer
 
     spec = Registry.discover().get("dcgan")
     config = spec.config([], [item for item in TINY if item != "--set"] + ["train.steps=6", "train.checkpoint_every=2"])
@@ -103,7 +114,9 @@ def test_export_skips_or_refuses_checkpoints_with_non_finite_weights(tmp_path):
 # --- corrupt checkpoints --------------------------------------------------------------------------------
 
 DAMAGE = {
-    "truncated weights": lambda ckpt: (ckpt / "modules.safetensors").write_bytes((ckpt / "modules.safetensors").read_bytes()[:100]),
+    "truncated weights": lambda ckpt: (ckpt / "modules.safetensors").write_bytes(
+        (ckpt / "modules.safetensors").read_bytes()[:100]
+    ),
     "missing weights": lambda ckpt: (ckpt / "modules.safetensors").unlink(),
     "bad state.json": lambda ckpt: (ckpt / "state.json").write_text("{step: 4"),
     "missing optimizer state": lambda ckpt: (ckpt / "optimizers.pt").unlink(),
@@ -137,7 +150,9 @@ def test_rotation_never_deletes_the_checkpoint_a_resumed_run_just_wrote(tmp_path
     run = tmp_path / "run"
     train_tiny(run, 4, "--set", "train.checkpoint_every=2", "--set", "train.keep_checkpoints=0")
     DAMAGE["truncated weights"](checkpoints.latest(run))  # step 4 is unreadable: resume from 2
-    result = zoo("run", "dcgan", "--out", run, "--resume", "--set", "train.steps=3", "--set", "train.keep_checkpoints=1")
+    result = zoo(
+        "run", "dcgan", "--out", run, "--resume", "--set", "train.steps=3", "--set", "train.keep_checkpoints=1"
+    )
     assert result.exit_code == 0, result.output
     # keep_checkpoints=1 counts only checkpoints up to the one just written: the unreadable step 4 from
     # before the resume does not push the good step 3 out.
@@ -150,7 +165,7 @@ def test_rotation_never_deletes_the_checkpoint_a_resumed_run_just_wrote(tmp_path
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from zoo.run_folders import held
+    from zoo.runs.folders import held
     with held(sys.argv[1]):
         print("held", flush=True)
         time.sleep(120)
@@ -177,7 +192,9 @@ def test_the_folder_is_held_before_the_data_is_read(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        line = one_line_error(zoo("run", "dcgan", *TINY, "--set", f"data.root={tmp_path / 'no-such-folder'}", "--out", run))
+        line = one_line_error(
+            zoo("run", "dcgan", *TINY, "--set", f"data.root={tmp_path / 'no-such-folder'}", "--out", run)
+        )
         assert "is in use by a running `zoo run`" in line
     finally:
         holder.send_signal(signal.SIGKILL)
@@ -186,12 +203,33 @@ def test_the_folder_is_held_before_the_data_is_read(tmp_path):
 
 # --- processes killed at the worst moment ---------------------------------------------------------------
 
+
 def run_and_kill_itself(run, steps, patch):
     """`zoo run dcgan` (tiny) in a fresh process with `patch` applied first; the patch SIGKILLs it."""
-    argv = ["zoo", "run", "dcgan", *TINY, "--set", f"train.steps={steps}", "--set", "train.checkpoint_every=2",
-            "--set", "train.keep_checkpoints=0", "--out", str(run)]
-    script = "\n".join(["import os, signal, sys", "import zoo.checkpoints, zoo.engine", patch,
-                         "from zoo.cli import main", f"sys.argv = {argv!r}", "main()"])
+    argv = [
+        "zoo",
+        "run",
+        "dcgan",
+        *TINY,
+        "--set",
+        f"train.steps={steps}",
+        "--set",
+        "train.checkpoint_every=2",
+        "--set",
+        "train.keep_checkpoints=0",
+        "--out",
+        str(run),
+    ]
+    script = "\n".join(
+        [
+            "import os, signal, sys",
+            "import zoo.training.checkpoints, zoo.training.engine",
+            patch,
+            "from zoo.cli import main",
+            f"sys.argv = {argv!r}",
+            "main()",
+        ]
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
 
@@ -199,21 +237,21 @@ def run_and_kill_itself(run, steps, patch):
 KILLS = {
     # kill -9 after step 4's weights are on disk, before its checkpoint is complete
     "during a checkpoint write": textwrap.dedent("""
-        real = zoo.checkpoints.save_tensors
+        real = zoo.training.checkpoints.save_tensors
         def save_tensors(path, *args, **kwargs):
             real(path, *args, **kwargs)
             if "step_000004" in str(path):
                 os.kill(os.getpid(), signal.SIGKILL)
-        zoo.checkpoints.save_tensors = save_tensors
+        zoo.training.checkpoints.save_tensors = save_tensors
     """),
     # kill -9 in the middle of step 6 (after step 4's checkpoint and step 5's log line)
     "in the middle of training": textwrap.dedent("""
-        real = zoo.engine.Trainer._train_one_step
+        real = zoo.training.engine.Trainer._train_one_step
         def step(self, *args, **kwargs):
             if self.step == 5:
                 os.kill(os.getpid(), signal.SIGKILL)
             return real(self, *args, **kwargs)
-        zoo.engine.Trainer._train_one_step = step
+        zoo.training.engine.Trainer._train_one_step = step
     """),
 }
 
@@ -262,8 +300,8 @@ def test_an_interrupt_mid_write_waits_until_the_file_is_whole(tmp_path):
 def test_training_abort_on_a_second_interrupt_also_waits_for_a_whole_file(tmp_path):
     # The training loop's handler: the first Ctrl-C asks for a stop; the second aborts, through the
     # same hold as the CLI's handler, so a status or metrics file being written is not left half-done.
-    from zoo.engine import StopRequest
     from zoo.files import atomic_write
+    from zoo.training.step import StopRequest
 
     stop = StopRequest()
 
@@ -285,8 +323,25 @@ def test_sigterm_during_sample_leaves_only_whole_images(tmp_path):
     weights = tmp_path / "dcgan.safetensors"
     assert zoo("export", tmp_path / "run", "--out", weights).exit_code == 0
     out = tmp_path / "out"
-    sampler = subprocess.Popen([sys.executable, "-m", "zoo", "sample", "--weights", str(weights), "-n", "20000",
-                                "--batch-size", "2000", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    sampler = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zoo",
+            "sample",
+            "--weights",
+            str(weights),
+            "-n",
+            "20000",
+            "--batch-size",
+            "2000",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.is_dir() and len(os.listdir(out)) > 20):
         time.sleep(0.01)
@@ -305,12 +360,19 @@ def test_resume_restores_a_cycled_schedule_exactly_and_takes_a_new_learning_rate
     with the same config restores both exactly; resuming with a new optim.lr scales the schedule."""
     import shutil
 
-    from zoo.engine import Trainer
     from zoo.registry import Registry
+    from zoo.training.engine import Trainer
 
     spec = Registry.discover().get("digit_classifier")
-    small = ["model.width=4", "train.batch_size=8", "train.steps=6", "train.checkpoint_every=3",
-             "train.keep_checkpoints=0", "train.sample_every=0", "train.log_every=1"]
+    small = [
+        "model.width=4",
+        "train.batch_size=8",
+        "train.steps=6",
+        "train.checkpoint_every=3",
+        "train.keep_checkpoints=0",
+        "train.sample_every=0",
+        "train.log_every=1",
+    ]
     straight = tmp_path / "straight"
     Trainer(spec, spec.config([], small), straight).fit()
 
@@ -324,11 +386,17 @@ def test_resume_restores_a_cycled_schedule_exactly_and_takes_a_new_learning_rate
 
     same = resumed_from_step_3("same")
     assert_same_tensors(final_state(straight)[0], final_state(tmp_path / "same")[0])
-    assert same.optimizers["net"].param_groups[0]["betas"] == final_state(straight)[1]["optimizers"]["net"]["param_groups"][0]["betas"]
+    assert (
+        same.optimizers["net"].param_groups[0]["betas"]
+        == final_state(straight)[1]["optimizers"]["net"]["param_groups"][0]["betas"]
+    )
 
     lr = spec.config([], small).optim.lr
     lower = resumed_from_step_3("lower", f"optim.lr={lr / 10}")
-    group, before = lower.optimizers["net"].param_groups[0], final_state(straight)[1]["optimizers"]["net"]["param_groups"][0]
+    group, before = (
+        lower.optimizers["net"].param_groups[0],
+        final_state(straight)[1]["optimizers"]["net"]["param_groups"][0],
+    )
     assert group["max_lr"] == pytest.approx(before["max_lr"] / 10) and group["lr"] == pytest.approx(before["lr"] / 10)
 
 
@@ -345,13 +413,29 @@ def test_a_bug_in_training_step_keeps_its_traceback_and_ends_with_how_to_resume(
             return real(self, batch, step)
         zoo.gan.GAN.training_step = training_step
     """)
-    argv = ["zoo", "run", "dcgan", *TINY, "--set", "train.steps=6", "--set", "train.checkpoint_every=2", "--out", str(run)]
+    argv = [
+        "zoo",
+        "run",
+        "dcgan",
+        *TINY,
+        "--set",
+        "train.steps=6",
+        "--set",
+        "train.checkpoint_every=2",
+        "--out",
+        str(run),
+    ]
     script = "\n".join([patch, "import sys", "from zoo.cli import main", f"sys.argv = {argv!r}", "main()"])
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     lines = done.stderr.rstrip().splitlines()
-    assert "Traceback (most recent call last)" in done.stderr and "RuntimeError: the discriminator exploded" in done.stderr
-    assert lines[-1] == f"zoo: the run is saved up to step_000002; once fixed, continue with: zoo run dcgan --out {run} --resume"
+    assert (
+        "Traceback (most recent call last)" in done.stderr and "RuntimeError: the discriminator exploded" in done.stderr
+    )
+    assert (
+        lines[-1]
+        == f"zoo: the run is saved up to step_000002; once fixed, continue with: zoo run dcgan --out {run} --resume"
+    )
     after_traceback = done.stderr.split("Traceback (most recent call last)", 1)[1]
     assert "step/s" not in after_traceback  # no progress bar redrawn under it
     assert checkpoints.step_of(checkpoints.latest(run)) == 2

@@ -5,33 +5,113 @@ import math
 import pytest
 import torch
 
-from zoo.gan import LOSSES, frozen
+from zoo.gan import LOSSES, frozen, squared_input_gradient
 from zoo.registry import Registry
+from zoo.testing import RecordingStep
 
 
-def test_bce_losses_match_their_formulas():
-    d_loss, g_loss = LOSSES["bce"]
-    real, fake = torch.tensor([0.9, 0.8]), torch.tensor([0.1, 0.3])
+def test_bce_losses_match_their_formulas_on_logits():
+    d_loss, g_loss, _ = LOSSES["bce"]
+    real, fake = torch.logit(torch.tensor([0.9, 0.8])), torch.logit(torch.tensor([0.1, 0.3]))
     expected_d = -(math.log(0.9) + math.log(0.8)) / 2 - (math.log(0.9) + math.log(0.7)) / 2
     assert d_loss(real, fake).item() == pytest.approx(expected_d, rel=1e-5)
     assert g_loss(fake).item() == pytest.approx(-(math.log(0.1) + math.log(0.3)) / 2, rel=1e-5)
 
 
-def test_bce_is_computed_in_float32_under_autocast():
-    d_loss, _ = LOSSES["bce"]
+def test_bce_is_computed_in_float32_under_autocast_and_a_nan_score_gives_a_nan_loss():
+    d_loss, _, _ = LOSSES["bce"]
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        loss = d_loss(torch.tensor([0.9], dtype=torch.bfloat16), torch.tensor([0.1], dtype=torch.bfloat16))
+        loss = d_loss(torch.tensor([2.0], dtype=torch.bfloat16), torch.tensor([-2.0], dtype=torch.bfloat16))
     assert loss.dtype == torch.float32
+    assert d_loss(torch.tensor([float("nan"), 1.0]), torch.tensor([0.0, 0.0])).isnan()  # the engine stops on it
 
 
 def test_hinge_and_wasserstein_losses():
     real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
-    hinge_d, hinge_g = LOSSES["hinge"]
+    hinge_d, hinge_g, _ = LOSSES["hinge"]
     assert hinge_d(real, fake).item() == pytest.approx((0 + 0.5) / 2 + (0 + 1) / 2)
     assert hinge_g(fake).item() == pytest.approx(1.0)
-    w_d, w_g = LOSSES["wasserstein"]
+    w_d, w_g, _ = LOSSES["wasserstein"]
     assert w_d(real, fake).item() == pytest.approx(-1.0 - 1.25)
     assert w_g(fake).item() == pytest.approx(1.0)
+
+
+def test_rpgan_pairs_each_real_score_with_its_fake():
+    loss = LOSSES["rpgan"]
+    assert loss.relativistic
+    real, fake = torch.tensor([2.0, 0.0]), torch.tensor([1.0, 3.0])
+    # -log sigmoid(real_i - fake_i), averaged; the generator's is the same with the pair reversed.
+    expected_d = (math.log1p(math.exp(-1.0)) + math.log1p(math.exp(3.0))) / 2
+    expected_g = (math.log1p(math.exp(1.0)) + math.log1p(math.exp(-3.0))) / 2
+    assert loss.discriminator(real, fake).item() == pytest.approx(expected_d, rel=1e-6)
+    assert loss.generator(fake, real).item() == pytest.approx(expected_g, rel=1e-6)
+    # Pairing, not means: swapping which fake goes with which real changes the loss.
+    assert loss.discriminator(real, fake.flip(0)).item() != pytest.approx(expected_d)
+
+
+class Linear(torch.nn.Module):
+    """D(x) = sum(w * x^2 / 2): its input gradient is w * x, so ||grad||^2 is known by hand."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.rand(shape) + 0.5)
+
+    def forward(self, x):
+        return (self.w * x.square() / 2).flatten(1).sum(1)
+
+
+def test_squared_input_gradient_is_the_gradient_norm_by_hand_and_reaches_d():
+    torch.manual_seed(0)
+    D, x = Linear((3, 4, 4)), torch.randn(5, 3, 4, 4)
+    penalty = squared_input_gradient(D, x)
+    by_hand = (D.w * x).flatten(1).square().sum(1).mean()
+    assert penalty.item() == pytest.approx(by_hand.item(), rel=1e-6)
+    penalty.backward()  # d/dw of mean ||w * x||^2 is mean 2 w x^2
+    assert torch.allclose(D.w.grad, (2 * D.w * x.square()).mean(0), rtol=1e-5)
+    assert x.grad is None  # the images stay untouched
+
+
+def tiny_dcgan(*overrides):
+    spec = Registry.discover().get("dcgan")
+    return spec.build(spec.config(overrides=["data.image_size=16", "model.base_channels=4", *overrides]))
+
+
+def test_r1_and_r2_are_added_to_d_loss_logged_and_lazy_every_k_steps(monkeypatch):
+    plugin = tiny_dcgan("gan.r1=2.0", "gan.r2=0.5", "gan.penalty_every=3")
+    seen = []
+    monkeypatch.setattr(
+        "zoo.gan.squared_input_gradient", lambda D, images, condition=(): seen.append(images) or torch.tensor(4.0)
+    )
+    batch = {"image": torch.ones(2, 3, 16, 16)}
+    logs = plugin.training_step(batch, RecordingStep(backward=False, index=0))
+    # gamma/2 * E||grad||^2, weighted by penalty_every: 0.5 * 2.0 * 3 * 4 and 0.5 * 0.5 * 3 * 4
+    assert logs["r1"].item() == pytest.approx(12.0) and logs["r2"].item() == pytest.approx(3.0)
+    assert torch.equal(seen[0], batch["image"]) and not torch.equal(seen[1], batch["image"])  # r1 real, r2 fake
+    assert "r1" not in plugin.training_step(batch, RecordingStep(backward=False, index=1))  # lazy: steps 0, 3, 6, ...
+    assert "r1" in plugin.training_step(batch, RecordingStep(backward=False, index=3))
+    assert "r1" not in tiny_dcgan().training_step(
+        batch, RecordingStep(backward=False, index=0)
+    )  # gammas default to 0: off
+
+
+def test_rpgan_with_r1_trains_d_and_g():
+    torch.manual_seed(0)
+    plugin = tiny_dcgan("gan.loss=rpgan", "gan.r1=1.0", "gan.r2=1.0")
+    step = RecordingStep(0)
+    logs = plugin.training_step({"image": torch.rand(4, 3, 16, 16) * 2 - 1}, step)
+    assert step.updates == ["discriminator", "generator"]
+    assert all(torch.isfinite(logs[k]) and logs[k] > 0 for k in ("loss_d", "loss_g", "r1", "r2"))
+    for name in ("discriminator", "generator"):  # D's from its loss only: it is frozen for G's
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in plugin.modules[name].parameters())
+
+
+def test_bad_penalty_settings_are_config_errors():
+    from zoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="gan.r1 and gan.r2 must be >= 0 and gan.penalty_every >= 1"):
+        tiny_dcgan("gan.r1=-1")
+    with pytest.raises(ConfigError, match="penalty_every"):
+        tiny_dcgan("gan.penalty_every=0")
 
 
 def test_frozen_module_passes_gradients_through_but_gets_none():
@@ -43,59 +123,21 @@ def test_frozen_module_passes_gradients_through_but_gets_none():
     assert layer.weight.requires_grad  # restored
 
 
-class CountingStep:
-    def __init__(self, index):
-        self.index, self.updates = index, []
-
-    def optimize(self, name, loss):
-        self.updates.append(name)
-
-    def unwrap(self, module):
-        return module
-
-
 @pytest.mark.parametrize("n_critic, expected_generator_steps", [(1, 10), (5, 2), (3, 3)])
 def test_discriminator_steps_per_generator_step(n_critic, expected_generator_steps):
     spec = Registry.discover().get("dcgan")
-    plugin = spec.build(spec.config(overrides=["data.image_size=16", "model.base_channels=4", f"gan.n_critic={n_critic}"]))
+    plugin = spec.build(
+        spec.config(overrides=["data.image_size=16", "model.base_channels=4", f"gan.n_critic={n_critic}"])
+    )
     batch = {"image": torch.zeros(2, 3, 16, 16)}
     updates = []
     for index in range(10):
-        step = CountingStep(index)
+        step = RecordingStep(backward=False, index=index)
         logs = plugin.training_step(batch, step)
         assert ("loss_g" in logs) == ("generator" in step.updates)
         updates += step.updates
     assert updates.count("discriminator") == 10
     assert updates.count("generator") == expected_generator_steps
-
-
-@pytest.mark.parametrize("policy", ["color", "translation", "cutout", "color,translation,cutout"])
-def test_diffaugment_keeps_shapes_changes_images_and_lets_gradients_through(policy):
-    from zoo.diffaugment import diff_augment, parse_policy
-
-    torch.manual_seed(0)
-    x = (torch.rand(6, 3, 16, 16) * 2 - 1).requires_grad_(True)
-    out = diff_augment(x, parse_policy(policy))
-    assert out.shape == x.shape and out.dtype == x.dtype
-    assert not torch.allclose(out, x)
-    out.square().sum().backward()
-    assert x.grad is not None and x.grad.abs().sum() > 0
-
-
-def test_diffaugment_transforms_do_what_they_say():
-    from zoo.diffaugment import cutout, translation
-
-    torch.manual_seed(0)
-    x = torch.ones(64, 3, 16, 16)
-    # Cutout zeroes one 8x8 square per image, clipped at the border: at most a quarter of the pixels.
-    zeroed = (cutout(x) == 0).float().mean(dim=(1, 2, 3))
-    assert (zeroed > 0).all() and (zeroed <= 0.25 + 1e-6).all() and (zeroed == 0.25).any()
-    # Translation moves content by at most 2 pixels (1/8 of 16) and fills with zeros.
-    marked = torch.zeros(64, 1, 16, 16)
-    marked[:, :, 8, 8] = 1.0
-    moved = translation(marked)
-    rows, cols = moved[:, 0].flatten(1).argmax(1) // 16, moved[:, 0].flatten(1).argmax(1) % 16
-    assert ((rows - 8).abs() <= 2).all() and ((cols - 8).abs() <= 2).all() and len(set(zip(rows.tolist(), cols.tolist()))) > 5
 
 
 def test_diffaugment_is_applied_to_what_d_sees_and_bad_names_are_config_errors(monkeypatch):
@@ -104,22 +146,26 @@ def test_diffaugment_is_applied_to_what_d_sees_and_bad_names_are_config_errors(m
     spec = Registry.discover().get("dcgan")
     with pytest.raises(ConfigError, match="gan.diffaugment: unknown DiffAugment transform.*blur.*choose from color"):
         spec.build(spec.config(overrides=["data.image_size=16", "model.base_channels=4", "gan.diffaugment=color,blur"]))
-    plugin = spec.build(spec.config(overrides=["data.image_size=16", "model.base_channels=4", "gan.diffaugment=cutout"]))
+    plugin = spec.build(
+        spec.config(overrides=["data.image_size=16", "model.base_channels=4", "gan.diffaugment=cutout"])
+    )
     seen = []
     discriminator = plugin.modules["discriminator"]
     discriminator.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
-    plugin.training_step({"image": torch.ones(4, 3, 16, 16)}, CountingStep(0))
+    plugin.training_step({"image": torch.ones(4, 3, 16, 16)}, RecordingStep(backward=False, index=0))
     assert len(seen) == 3  # real, fake for D; fake for G
     assert (seen[0] == 0).any() and (seen[0] == 1).any()  # the real batch, cut out
 
 
-def test_a_gan_offers_only_the_losses_its_discriminator_fits():
-    """cgan's projection score is unbounded: bce (which wants a probability) is a config error naming
-    the losses that work, not a crash inside binary_cross_entropy at the first step."""
+def test_a_plugin_may_restrict_or_extend_its_losses():
+    """`losses` is the plugin's menu: a name outside it is a config error that lists the menu."""
     from zoo.errors import ConfigError
+    from zoo.plugins.dcgan.plugin import DCGAN
 
-    spec = Registry.discover().get("cgan")
-    with pytest.raises(ConfigError, match="gan.loss must be one of hinge, wasserstein, got 'bce'"):
-        spec.build(spec.config(overrides=["gan.loss=bce"]))
-    assert "bce" in Registry.discover().get("dcgan").build(
-        Registry.discover().get("dcgan").config(overrides=["data.image_size=16", "model.base_channels=4"])).losses
+    class HingeOnly(DCGAN):
+        losses = {"hinge": LOSSES["hinge"]}
+
+    spec = Registry.discover().get("dcgan")
+    with pytest.raises(ConfigError, match="gan.loss must be one of hinge, got 'bce'"):
+        HingeOnly(spec.config(overrides=["data.image_size=16", "model.base_channels=4"]))
+    assert set(tiny_dcgan().losses) == {"bce", "hinge", "wasserstein", "rpgan"}

@@ -1,4 +1,5 @@
-"""FID and KID (pytorch-fid's network and math, weights from a local file or the `fid` extra) and the HW2 face metric."""
+"""FID and KID (pytorch-fid's network and math, weights from a local file or the `fid` extra) and the HW2
+face metric."""
 
 import json
 from unittest import mock
@@ -33,14 +34,25 @@ def random_inception_weights(tmp_path_factory):
     from pytorch_fid import inception
 
     captured = {}
-    with mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: None), mock.patch.object(
-        torchvision.models.Inception3, "load_state_dict", lambda self, state, *a, **k: captured.update(self.state_dict())
+    with (
+        mock.patch.object(inception, "load_state_dict_from_url", lambda *a, **k: None),
+        mock.patch.object(
+            torchvision.models.Inception3,
+            "load_state_dict",
+            lambda self, state, *a, **k: captured.update(self.state_dict()),
+        ),
     ):
         inception.fid_inception_v3()
     path = tmp_path_factory.mktemp("weights") / inception_module.WEIGHTS_FILE
     torch.manual_seed(0)
     # Random convolution weights; BatchNorm's running statistics stay as built (a variance must be > 0).
-    torch.save({k: v if "running" in k or not v.is_floating_point() else torch.randn_like(v) * 0.05 for k, v in captured.items()}, path)
+    torch.save(
+        {
+            k: v if "running" in k or not v.is_floating_point() else torch.randn_like(v) * 0.05
+            for k, v in captured.items()
+        },
+        path,
+    )
     return path
 
 
@@ -57,12 +69,18 @@ def test_fid_end_to_end_with_weights_from_a_local_file(random_inception_weights,
     real, fake = write_images(tmp_path / "real", 6, 0), write_images(tmp_path / "fake", 5, 1)
     # 64-d features keep the test fast (the matrix square root of 2048x2048 takes ~30 s); the
     # weights file is still loaded into the whole network.
-    result = zoo("eval", "fid", "--real", real, "--fake", fake, "--inception-weights", random_inception_weights, "--dims", 64)
+    result = zoo(
+        "eval", "fid", "--real", real, "--fake", fake, "--inception-weights", random_inception_weights, "--dims", 64
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "fake-fid.json").read_text())
     assert report["fid"] > 0 and (report["real_count"], report["fake_count"]) == (6, 5)
-    assert np.isfinite(report["kid"]) and report["kid_std"] >= 0 and report["kid_subsets"] == 100  # unbiased: may be < 0
+    assert (
+        np.isfinite(report["kid"]) and report["kid_std"] >= 0 and report["kid_subsets"] == 100
+    )  # unbiased: may be < 0
     assert "pytorch-fid" in report["backend"] and report["real_features_cached"] is False
+    # 5 fakes leave no 5th neighbour: precision and recall say they were not measured rather than read 0.
+    assert report["precision"] is None and report["coverage"] is None and "not measured" in result.output
     # The second time the real statistics come from the cache and give the same figure.
     monkeypatch.setenv(inception_module.WEIGHTS_ENV, str(random_inception_weights))
     again = zoo("eval", "fid", "--real", real, "--fake", fake, "--json", tmp_path / "again.json", "--dims", 64)
@@ -104,7 +122,9 @@ def photographs():
     """Two real photographs (scikit-learn ships them), 299x299 crops in [0, 1], and a 64x64 copy of each."""
     from sklearn.datasets import load_sample_images
 
-    full = torch.stack([torch.from_numpy(np.array(i)).permute(2, 0, 1)[:, 50:349, 100:399] for i in load_sample_images().images])
+    full = torch.stack(
+        [torch.from_numpy(np.array(i)).permute(2, 0, 1)[:, 50:349, 100:399] for i in load_sample_images().images]
+    )
     small = torch.nn.functional.interpolate(full.float(), size=64, mode="area").round().to(torch.uint8)
     return full.float() / 255, small.float() / 255
 
@@ -190,4 +210,8 @@ def test_face_rate_enlarges_images_below_the_detectors_size_and_says_so(tmp_path
     assert "face rate 100.0%" in result.output  # read as it is, the detector finds no face at 32x32
     assert "(32x32 images enlarged to 64 px for the detector, which finds no face below that)" in result.output
     report = json.loads((tmp_path / "small-faces.json").read_text())
-    assert report["enlarged_from"] == ["32x32"] and report["enlarged_to"] == 64 and "enlarged to 64 px" in report["backend"]
+    assert (
+        report["enlarged_from"] == ["32x32"]
+        and report["enlarged_to"] == 64
+        and "enlarged to 64 px" in report["backend"]
+    )

@@ -16,8 +16,7 @@ def readme_setup_commands() -> list[str]:
 def ci_commands() -> list[str]:
     """.ci/run without its comments, shell options and `cd` to the checkout."""
     lines = (PROJECT_ROOT / ".ci" / "run").read_text().splitlines()
-    return [line.strip() for line in lines
-            if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "set ", "cd "))]
 
 
 def test_ci_runs_the_readme_commands_in_order():

@@ -1,42 +1,11 @@
 """Built-ins from registry.yaml, third-party plugins through a real `zoo.plugins` entry point."""
 
-import textwrap
-
 import pytest
 
-from conftest import TINY, zoo
+from conftest import TINY, TOY_PLUGIN, write_distribution, zoo
 from zoo.errors import PluginError
 from zoo.interfaces import Generator
 from zoo.registry import Registry
-
-
-def write_distribution(root, dist: str, entry_points: dict[str, str], modules: dict[str, str]):
-    """An installed distribution as importlib.metadata sees it: a *.dist-info folder on sys.path."""
-    info = root / f"{dist}-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.3\n")
-    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[zoo.plugins]\n{lines}\n")
-    for relative, source in modules.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
-
-
-TOY_PLUGIN = {
-    "toy_gan/__init__.py": '''
-        from zoo.plugins.dcgan.plugin import DCGAN
-
-        class ToyGAN(DCGAN):
-            """A third-party GAN: DCGAN with its own defaults."""
-    ''',
-    "toy_gan/default.yaml": """
-        model: {latent_dim: 16, base_channels: 8}
-        gan: {loss: bce, n_critic: 1}
-        optim: {lr_g: 0.0002, lr_d: 0.0002, betas: [0.5, 0.999]}
-    """,
-    "broken_plugin.py": "import a_module_that_does_not_exist\n",
-}
 
 
 @pytest.fixture
@@ -54,7 +23,7 @@ def third_party(tmp_path, monkeypatch):
 def test_builtins_are_listed_without_importing_them():
     spec = Registry.discover().get("dcgan")
     assert spec.source == "zoo 0.1.0" and spec.builtin and spec.family == "generator"
-    assert "plugin_class" not in vars(spec)  # nothing imported yet
+    assert not spec.loaded  # nothing imported yet
     assert issubclass(spec.plugin_class, Generator)
 
 
@@ -71,7 +40,10 @@ def test_a_shipped_config_is_named_from_any_folder(tmp_path):
     assert "image_size: 64" in shown.output  # faces.yaml was applied
     missing = zoo("run", "dcgan", "--config", "face-cpu", "--out", tmp_path / "run")
     assert missing.exit_code == 1 and "Traceback" not in missing.output
-    assert "config file not found: face-cpu; dcgan ships these configs, which --config takes by name: default, faces-cpu, faces" in missing.output
+    assert (
+        "config file not found: face-cpu; dcgan ships these configs, which --config takes by name: default, "
+        "faces-cpu, faces" in missing.output
+    )
     assert not (tmp_path / "run").exists()
 
 
@@ -104,7 +76,7 @@ def test_broken_plugin_is_reported_not_fatal(third_party):
 def test_name_clash_names_both_sources(third_party):
     spec = Registry.discover().get("dcgan")
     with pytest.raises(PluginError, match="claimed by several sources: zoo 0.1.0, zoo-toy 0.3"):
-        spec.plugin_class
+        spec.load()
     result = zoo("run", "dcgan", "--out", third_party / "run")
     assert result.exit_code == 1 and "claimed by several sources" in result.output
 
@@ -119,8 +91,12 @@ def test_third_party_plugin_trains_through_the_cli(third_party, tmp_path):
 def _author_plugin(tmp_path, monkeypatch, module: str, yaml: str) -> None:
     """Plugin 'author' in a package of its own per test (an imported package stays in sys.modules)."""
     package = f"author_gan_{tmp_path.name.replace('-', '_')}"
-    write_distribution(tmp_path, "zoo-author", {"author": f"{package}:AuthorGAN"},
-                       {f"{package}/__init__.py": module, f"{package}/default.yaml": yaml})
+    write_distribution(
+        tmp_path,
+        "zoo-author",
+        {"author": f"{package}:AuthorGAN"},
+        {f"{package}/__init__.py": module, f"{package}/default.yaml": yaml},
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
 
 
@@ -128,7 +104,12 @@ AUTHOR_GAN = TOY_PLUGIN["toy_gan/__init__.py"].replace("ToyGAN", "AuthorGAN")
 
 
 def test_a_typo_in_a_plugins_framework_keys_names_the_file_and_the_key(tmp_path, monkeypatch):
-    _author_plugin(tmp_path, monkeypatch, AUTHOR_GAN, TOY_PLUGIN["toy_gan/default.yaml"].rstrip() + "\n        train: {sample_evry: 100}\n")
+    _author_plugin(
+        tmp_path,
+        monkeypatch,
+        AUTHOR_GAN,
+        TOY_PLUGIN["toy_gan/default.yaml"].rstrip() + "\n        train: {sample_evry: 100}\n",
+    )
     result = zoo("run", "author", "--out", tmp_path / "run")
     assert result.exit_code == 1
     assert "/default.yaml: unknown key 'train.sample_evry'; did you mean 'train.sample_every'?" in result.output
@@ -136,20 +117,33 @@ def test_a_typo_in_a_plugins_framework_keys_names_the_file_and_the_key(tmp_path,
 
 
 def test_a_plugins_own_data_key_is_not_a_typo(tmp_path, monkeypatch):
-    _author_plugin(tmp_path, monkeypatch, AUTHOR_GAN, TOY_PLUGIN["toy_gan/default.yaml"].rstrip() + "\n        data: {domain: usps}\n")
+    _author_plugin(
+        tmp_path,
+        monkeypatch,
+        AUTHOR_GAN,
+        TOY_PLUGIN["toy_gan/default.yaml"].rstrip() + "\n        data: {domain: usps}\n",
+    )
     assert Registry.discover().get("author").config().data.domain == "usps"
 
 
 def test_a_key_the_plugin_reads_but_no_yaml_defines_names_its_yaml(tmp_path, monkeypatch):
-    module = AUTHOR_GAN + '''
+    module = (
+        AUTHOR_GAN
+        + """
             def build_modules(self):
                 self.config.model.latent_dm
-    '''
+    """
+    )
     _author_plugin(tmp_path, monkeypatch, module, TOY_PLUGIN["toy_gan/default.yaml"])
     result = zoo("run", "author", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "reads config key 'model.latent_dm', which no config defines (did you mean 'model.latent_dim'?)" in result.output
-    assert "give it a default in " in result.output and f"{tmp_path.name}/default.yaml" in " ".join(result.output.split())
+    assert (
+        "reads config key 'model.latent_dm', which no config defines (did you mean 'model.latent_dim'?)"
+        in result.output
+    )
+    assert "give it a default in " in result.output and f"{tmp_path.name}/default.yaml" in " ".join(
+        result.output.split()
+    )
 
 
 def test_an_import_error_shows_the_failing_line_and_the_traceback_on_request(tmp_path, monkeypatch):
@@ -161,7 +155,9 @@ def test_an_import_error_shows_the_failing_line_and_the_traceback_on_request(tmp
     described = zoo("describe", "author")
     assert described.exit_code == 1 and "Traceback (most recent call last)" in described.output
     debug = zoo("--debug", "run", "author")
-    assert debug.exit_code == 1 and "Traceback (most recent call last)" in debug.output and "KeyError: 'b'" in debug.output
+    assert (
+        debug.exit_code == 1 and "Traceback (most recent call last)" in debug.output and "KeyError: 'b'" in debug.output
+    )
     assert "Traceback" not in zoo("run", "author").output  # one line without --debug
 
 
@@ -179,26 +175,59 @@ def test_a_plugin_class_missing_a_family_method_is_one_line(tmp_path, monkeypatc
     """
     _author_plugin(tmp_path, monkeypatch, module, "")
     line = next(line for line in zoo("list").output.splitlines() if line.startswith("author"))
-    assert "BROKEN" in line and "does not define configure_optimizers, embed, predict, train_dataset, which every classifier must" in line
+    assert (
+        "BROKEN" in line
+        and "does not define configure_optimizers, embed, predict, train_dataset, which every classifier must" in line
+    )
     result = zoo("run", "author", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "(zoo.interfaces.Classifier says what each returns)" in result.output
 
 
 def test_a_gan_that_builds_other_modules_is_told_which_it_must_build(tmp_path, monkeypatch):
-    module = AUTHOR_GAN + """
+    module = (
+        AUTHOR_GAN
+        + """
             def build_modules(self):
                 modules = super().build_modules()
                 return {"gen": modules["generator"], "disc": modules["discriminator"]}
     """
+    )
     _author_plugin(tmp_path, monkeypatch, module, TOY_PLUGIN["toy_gan/default.yaml"])
     result = zoo("run", "author", "--out", tmp_path / "run")
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert ("AuthorGAN.build_modules() returned ['disc', 'gen']; it must build ['discriminator', 'generator'] "
-            "(the modules zoo.gan.GAN trains and exports by name)") in " ".join(result.output.split())
+    assert (
+        "AuthorGAN.build_modules() returned ['disc', 'gen']; it must build ['discriminator', 'generator'] "
+        "(the modules zoo.gan.GAN trains and exports by name)"
+    ) in " ".join(result.output.split())
 
 
 def test_a_plugin_whose_default_yaml_does_not_load_is_listed_as_broken(tmp_path, monkeypatch):
     _author_plugin(tmp_path, monkeypatch, AUTHOR_GAN, "model: [unclosed\n")
     line = next(line for line in zoo("list").output.splitlines() if line.startswith("author"))
     assert "BROKEN" in line and "default.yaml is not valid YAML" in line
+
+
+def test_a_plugin_written_against_a_renamed_hook_is_told_the_new_name(tmp_path, monkeypatch):
+    """configure_schedulers became configure_lr_schedulers: an old plugin fails loudly at load, rather
+    than training silently without its learning-rate schedule."""
+    write_distribution(
+        tmp_path,
+        "zoo-old",
+        {"old": "old_gan:OldGAN"},
+        {
+            "old_gan.py": '''
+        from zoo.plugins.dcgan.plugin import DCGAN
+
+        class OldGAN(DCGAN):
+            """A GAN with a learning-rate schedule under the hook's old name."""
+
+            def configure_schedulers(self, optimizers):
+                return {}
+    ''',
+            "default.yaml": TOY_PLUGIN["toy_gan/default.yaml"],
+        },
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    error = Registry.discover().get("old").load_error
+    assert "defines configure_schedulers, which zoo 0.1 calls configure_lr_schedulers" in error

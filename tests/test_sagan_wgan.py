@@ -8,8 +8,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 from conftest import TINY, zoo
 from zoo.plugins.sagan.model import Discriminator, Generator, SelfAttention
 from zoo.plugins.wgan_gp.plugin import gradient_penalty
-from zoo import checkpoints
 from zoo.registry import Registry
+from zoo.training import checkpoints
 
 
 def largest_singular_value(weight: torch.Tensor, dim: int) -> float:
@@ -59,6 +59,29 @@ def test_sagan_places_attention_after_the_reports_stages():
     assert D(torch.randn(2, 3, 64, 64)).shape == (2,)
 
 
+def attention_sizes(network, image):
+    """The feature-map sizes at which `network` (fed `image`, or z) runs self-attention."""
+    sizes = []
+    for block in network.modules():
+        if isinstance(block, SelfAttention):
+            block.register_forward_hook(lambda module, inputs, output: sizes.append(inputs[0].shape[-1]))
+    network(image)
+    return sizes
+
+
+def test_attention_max_size_drops_the_larger_attention_blocks():
+    z, x = torch.randn(2, 128, 1, 1), torch.randn(2, 3, 64, 64)
+    assert attention_sizes(Generator(128, 64, 8), z) == [16, 32] and attention_sizes(Discriminator(64, 8), x) == [8, 4]
+    assert attention_sizes(Generator(128, 64, 8, attention_max_size=16), z) == [16]
+    assert attention_sizes(Discriminator(64, 8, attention_max_size=16), x) == [8, 4]  # D's are small already
+    assert attention_sizes(Discriminator(64, 8, attention_max_size=4), x) == [4]
+    spec = Registry.discover().get("sagan")
+    plugin = spec.build(
+        spec.config(overrides=["data.image_size=64", "model.base_channels=8", "model.attention_max_size=16"])
+    )
+    assert attention_sizes(plugin.modules["generator"], torch.randn(2, 128, 1, 1)) == [16]
+
+
 def test_gradient_penalty_equals_a_hand_computation():
     real, fake = torch.randn(4, 1, 2, 2), torch.randn(4, 1, 2, 2)
     # A linear critic has the same gradient w everywhere: penalty (||w|| - 1)^2.
@@ -71,13 +94,18 @@ def test_gradient_penalty_equals_a_hand_computation():
     x_hat = mix * real + (1 - mix) * fake
     expected = (2 * x_hat.flatten(1).norm(dim=1) - 1).pow(2).mean()
     torch.manual_seed(3)
-    assert gradient_penalty(lambda x: x.pow(2).flatten(1).sum(1), real, fake).item() == pytest.approx(expected.item(), rel=1e-5)
+    assert gradient_penalty(lambda x: x.pow(2).flatten(1).sum(1), real, fake).item() == pytest.approx(
+        expected.item(), rel=1e-5
+    )
 
 
 def test_gradient_penalty_is_the_same_under_autocast():
-    critic = Registry.discover().get("wgan_gp").build(
-        Registry.discover().get("wgan_gp").config([], ["data.image_size=16", "model.base_channels=8"])
-    ).modules["discriminator"]
+    critic = (
+        Registry.discover()
+        .get("wgan_gp")
+        .build(Registry.discover().get("wgan_gp").config([], ["data.image_size=16", "model.base_channels=8"]))
+        .modules["discriminator"]
+    )
     real, fake = torch.randn(4, 3, 16, 16), torch.randn(4, 3, 16, 16)
     torch.manual_seed(0)
     plain = gradient_penalty(critic, real, fake)
@@ -89,10 +117,14 @@ def test_gradient_penalty_is_the_same_under_autocast():
 
 def test_wgan_gp_takes_five_critic_steps_per_generator_step(tmp_path):
     run = tmp_path / "run"
-    result = zoo("run", "wgan_gp", *TINY, "--set", "train.steps=10", "--out", run, "--set", "train.mixed_precision=bf16")
+    result = zoo(
+        "run", "wgan_gp", *TINY, "--set", "train.steps=10", "--out", run, "--set", "train.mixed_precision=bf16"
+    )
     assert result.exit_code == 0, result.output
     optim = torch.load(checkpoints.latest(run) / "optimizers.pt", weights_only=True)["optimizers"]
-    adam_steps = {name: int(next(iter(optim[name]["state"].values()))["step"]) for name in ("generator", "discriminator")}
+    adam_steps = {
+        name: int(next(iter(optim[name]["state"].values()))["step"]) for name in ("generator", "discriminator")
+    }
     assert adam_steps == {"generator": 2, "discriminator": 10}
 
 

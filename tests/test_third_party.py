@@ -31,8 +31,22 @@ def test_example_is_listed_trained_and_benchmarked_like_a_builtin(lsgan_env):
     listing = run(python, "-m", "zoo", "list", cwd=where)
     assert any(line.split()[:3] == ["lsgan", "generator", "zoo-lsgan"] for line in listing.splitlines()), listing
 
-    run(python, "-m", "zoo", "run", "lsgan", "--set", "train.steps=3", "--set", "train.batch_size=8",
-        "--set", "model.width=8", "--out", where / "run", cwd=where)
+    run(
+        python,
+        "-m",
+        "zoo",
+        "run",
+        "lsgan",
+        "--set",
+        "train.steps=3",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "model.width=8",
+        "--out",
+        where / "run",
+        cwd=where,
+    )
     assert (where / "run" / "checkpoints" / "step_000003").is_dir()
 
     out = run(python, "-m", "zoo", "benchmark", "lsgan", "--quick", "--steps", 2, "--out", where / "results", cwd=where)
@@ -72,7 +86,9 @@ def scaffolded(tmp_path_factory):
 def test_scaffold_of_each_family_passes_its_own_contract_test(scaffolded, family):
     python, where = scaffolded
     listing = run(python, "-m", "zoo", "list", cwd=where)
-    assert any(line.split()[:2] == [f"my_{family}", LISTED_AS.get(family, family)] for line in listing.splitlines()), listing
+    assert any(line.split()[:2] == [f"my_{family}", LISTED_AS.get(family, family)] for line in listing.splitlines()), (
+        listing
+    )
     out = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", where / f"my_{family}" / "tests", cwd=where)
     assert "1 passed" in out
 
@@ -82,8 +98,22 @@ def test_conditional_scaffolds_go_through_every_sampling_path(scaffolded, family
     """The class-conditional VAE (a Generator) and the flow-matching Sampler, as their users meet them."""
     python, where = scaffolded
     name, work = f"my_{family}", where / family
-    run(python, "-m", "zoo", "run", name, "--set", "train.steps=2", "--set", "train.batch_size=8",
-        "--set", "train.sample_every=0", "--out", work / "run", cwd=where)
+    run(
+        python,
+        "-m",
+        "zoo",
+        "run",
+        name,
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.sample_every=0",
+        "--out",
+        work / "run",
+        cwd=where,
+    )
     run(python, "-m", "zoo", "export", work / "run", "--out", work / "w.safetensors", cwd=where)
     shown = run(python, "-m", "zoo", "describe", name, cwd=where)
     assert "class-conditional: labels 0-9" in shown
@@ -103,11 +133,38 @@ def test_conditional_scaffolds_go_through_every_sampling_path(scaffolded, family
         sample("--trajectory", work / "strip.png", "--scheduler", "heun", "--steps", 3)
         assert (work / "strip.png").is_file()
     else:
-        done = subprocess.run([str(python), "-m", "zoo", "sample", "--weights", work / "w.safetensors", "--trajectory",
-                               work / "strip.png"], cwd=where, capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(python),
+                "-m",
+                "zoo",
+                "sample",
+                "--weights",
+                work / "w.safetensors",
+                "--trajectory",
+                work / "strip.png",
+            ],
+            cwd=where,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 1 and "one pass" in done.stderr and "Traceback" not in done.stderr
 
-    run(python, "-m", "zoo", "benchmark", name, "--quick", "--steps", 2, "--samples", 20, "--out", work / "results", cwd=where)
+    run(
+        python,
+        "-m",
+        "zoo",
+        "benchmark",
+        name,
+        "--quick",
+        "--steps",
+        2,
+        "--samples",
+        20,
+        "--out",
+        work / "results",
+        cwd=where,
+    )
     (row,) = json.loads(next((work / "results").glob("*.json")).read_text())["plugins"]
     assert row["status"] == "ok", row
     assert set(row["quality"]) == {"digit_accuracy", "digit_fd"}  # scored on the requested digit
@@ -125,22 +182,65 @@ def test_scaffold_refuses_bad_or_taken_names(tmp_path):
 def test_the_gan_scaffold_logs_its_penalty_and_is_benchmarked_on_faces(scaffolded):
     """The GAN author's path: the scaffold's R1 penalty is logged beside loss_d, it exports and samples, and
     `zoo benchmark --quick --data-root` measures it on faces (its own faces.yaml is shipped)."""
-    from test_benchmark import face_root
+    from conftest import face_root
 
     python, where = scaffolded
     work = where / "gan"
-    run(python, "-m", "zoo", "run", "my_gan", "--set", "train.steps=2", "--set", "train.batch_size=8",
-        "--set", "train.log_every=1", "--set", "train.sample_every=0", "--out", work / "run", cwd=where)
+    run(
+        python,
+        "-m",
+        "zoo",
+        "run",
+        "my_gan",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.log_every=1",
+        "--set",
+        "train.sample_every=0",
+        "--out",
+        work / "run",
+        cwd=where,
+    )
     rows = [json.loads(line) for line in (work / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(row["r1"] > 0 and row["loss_d"] > 0 for row in rows), rows
     run(python, "-m", "zoo", "export", work / "run", "--out", work / "w.safetensors", cwd=where)
-    run(python, "-m", "zoo", "sample", "--weights", work / "w.safetensors", "-n", 3, "--out", work / "samples", cwd=where)
+    run(
+        python,
+        "-m",
+        "zoo",
+        "sample",
+        "--weights",
+        work / "w.safetensors",
+        "-n",
+        3,
+        "--out",
+        work / "samples",
+        cwd=where,
+    )
     assert len(list((work / "samples").iterdir())) == 3
     assert "configs (--config NAME): default, faces" in run(python, "-m", "zoo", "describe", "my_gan", cwd=where)
     # On faces, with the scaffold's own faces.yaml (the embedded digits' benchmark path is lsgan's test above).
     root = face_root(work / "data", train=64)  # one quick batch
-    run(python, "-m", "zoo", "benchmark", "my_gan", "--quick", "--steps", 2, "--samples", 4, "--data-root", root,
-        "--out", work / "results", cwd=where)
+    run(
+        python,
+        "-m",
+        "zoo",
+        "benchmark",
+        "my_gan",
+        "--quick",
+        "--steps",
+        2,
+        "--samples",
+        4,
+        "--data-root",
+        root,
+        "--out",
+        work / "results",
+        cwd=where,
+    )
     (row,) = json.loads(next((work / "results").glob("*.json")).read_text())["plugins"]
     assert row["status"] == "ok" and row["data"].endswith("face/train"), row
     assert row["quality"]["face_rate"]["value"] is not None and row["quality"]["fid"]["value"] > 0

@@ -9,9 +9,10 @@ import torch
 import yaml
 
 from conftest import TINY, train_tiny, zoo
-from zoo import runs, tracking
 from zoo.errors import ConfigError
-from zoo.metric_log import read_metrics
+from zoo.runs import folders
+from zoo.training import tracking
+from zoo.training.run_log import read_metrics
 
 
 def one_line_error(result):
@@ -22,13 +23,16 @@ def one_line_error(result):
 
 # --- trackers ------------------------------------------------------------------------------------------
 
+
 def test_tensorboard_receives_what_metrics_jsonl_receives_and_the_preview_grids(tmp_path):
     from PIL import Image
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 
     run = tmp_path / "runs" / "dcgan"
-    train_tiny(run, 4, "--set", "train.log_with=tensorboard", "--set", "train.log_every=2", "--set", "train.sample_every=2")
+    train_tiny(
+        run, 4, "--set", "train.log_with=tensorboard", "--set", "train.log_every=2", "--set", "train.sample_every=2"
+    )
     events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     logged = read_metrics(run)
@@ -69,8 +73,9 @@ def test_a_tracker_that_needs_a_server_says_so_when_there_is_no_network(monkeypa
 
 # --- zoo plot ------------------------------------------------------------------------------------------
 
+
 def test_plot_overlays_runs_against_steps_and_wall_time(tmp_path):
-    from zoo.plots import plot
+    from zoo.runs.plots import plot
 
     first, second = tmp_path / "first", tmp_path / "second"
     train_tiny(first, 4)
@@ -101,6 +106,7 @@ def test_plot_names_the_metrics_that_exist(tmp_path):
 
 # --- model cards ---------------------------------------------------------------------------------------
 
+
 def card_parts(folder):
     text = (folder / "README.md").read_text()
     assert text.startswith("---\n")
@@ -113,19 +119,28 @@ def test_export_writes_a_hugging_face_model_card_with_the_runs_facts(tmp_path):
     train_tiny(run, 4, "--set", "train.sample_every=2")
     # What `zoo benchmark` leaves beside a run it scored (tests/test_benchmark.py checks that it does).
     quality = {"digit_fd": {"value": 12.5, "name": "digit FD", "how": "100 samples against 360 real val digits"}}
-    (run / "scores.json").write_text(json.dumps({"date": "2026-11-24", "device": "cpu (x86_64, 2 threads)", "quality": quality}))
+    (run / "scores.json").write_text(
+        json.dumps({"date": "2026-11-24", "device": "cpu (x86_64, 2 threads)", "quality": quality})
+    )
     result = zoo("export", run, "--out", model)
     assert result.exit_code == 0, result.output
     assert "README.md model card" in result.output
 
     header, body = card_parts(model)
-    assert header == {"library_name": "zoo", "tags": ["zoo", "dcgan", "generator"],
-                      "datasets": ["scikit-learn digits (embedded)"], "metrics": ["digit_fd"],
-                      "pipeline_tag": "unconditional-image-generation"}
+    assert header == {
+        "library_name": "zoo",
+        "tags": ["zoo", "dcgan", "generator"],
+        "datasets": ["scikit-learn digits (embedded)"],
+        "metrics": ["digit_fd"],
+        "pipeline_tag": "unconditional-image-generation",
+    }
     status = json.loads((run / "status.json").read_text())
     assert "- Steps: 4 of 4 planned, batch 8 x 1 (grad accumulation) x 1 process(es), seed 0" in body
     threads = torch.get_num_threads()  # the card says how many CPU threads the wall time was measured on
-    assert f"- Wall time: {status['elapsed_s'] / 60:.1f} min of training on cpu ({threads} threads); the run ended as: finished." in body
+    assert (
+        f"- Wall time: {status['elapsed_s'] / 60:.1f} min of training on cpu ({threads} threads); the run ended as: "
+        "finished." in body
+    )
     assert "| digit FD | 12.5 | 100 samples against 360 real val digits |" in body
     assert "zoo sample --weights ./model -n 1000 --seed 0 --out samples/" in body
     assert (model / "samples.png").read_bytes() == (run / "samples" / "step_000004.png").read_bytes()
@@ -144,8 +159,20 @@ def test_export_writes_a_hugging_face_model_card_with_the_runs_facts(tmp_path):
 
 def test_a_class_conditional_model_card_has_no_unconditional_pipeline_tag(tmp_path):
     run = tmp_path / "run"
-    result = zoo("run", "cgan", "--set", "train.steps=2", "--set", "train.batch_size=8", "--set", "model.width=8",
-                 "--set", "train.log_every=1", "--out", run)
+    result = zoo(
+        "run",
+        "cgan",
+        "--set",
+        "train.steps=2",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "model.width=8",
+        "--set",
+        "train.log_every=1",
+        "--out",
+        run,
+    )
     assert result.exit_code == 0, result.output
     zoo("export", run, "--out", tmp_path / "model")
     header, body = card_parts(tmp_path / "model")
@@ -155,6 +182,7 @@ def test_a_class_conditional_model_card_has_no_unconditional_pipeline_tag(tmp_pa
 
 # --- zoo runs ------------------------------------------------------------------------------------------
 
+
 def test_runs_lists_every_state_newest_first(tmp_path):
     root = tmp_path / "runs"
     train_tiny(root / "finished", 3)
@@ -163,7 +191,7 @@ def test_runs_lists_every_state_newest_first(tmp_path):
     zoo("run", "dcgan", *TINY, "--set", "train.steps=40", "--out", root / "nonfinite", *nan)
     train_tiny(root / "killed", 2)
     # What a run killed mid-training (kill -9) leaves: a status that still says running, and no holder.
-    runs.write_status(root / "killed", "running", step=1)
+    folders.write_status(root / "killed", "running", step=1)
     train_tiny(root / "live", 2)
     os.utime(root / "finished" / "status.json", (1, 1))  # the oldest activity
 
@@ -173,9 +201,18 @@ def test_runs_lists_every_state_newest_first(tmp_path):
     assert result.exit_code == 0, result.output
     rows = {os.path.basename(r["run"]): r for r in json.loads(result.output)}
     assert {name: r["status"] for name, r in rows.items()} == {
-        "finished": "finished", "stopped": "stopped", "nonfinite": "non-finite", "killed": "failed", "live": "running"}
+        "finished": "finished",
+        "stopped": "stopped",
+        "nonfinite": "non-finite",
+        "killed": "failed",
+        "live": "running",
+    }
     assert list(rows)[-1] == "finished"
-    assert (rows["finished"]["step"], rows["finished"]["steps"], rows["finished"]["checkpoint"]) == (3, 3, "step_000003")
+    assert (rows["finished"]["step"], rows["finished"]["steps"], rows["finished"]["checkpoint"]) == (
+        3,
+        3,
+        "step_000003",
+    )
     assert rows["finished"]["metrics"].keys() == {"loss_d", "loss_g"}
     assert rows["finished"]["metrics"]["loss_d"] == read_metrics(root / "finished")[-1]["loss_d"]
     assert rows["finished"]["wall_s"] > 0 and rows["finished"]["device"] == "cpu"
@@ -186,7 +223,9 @@ def test_runs_lists_every_state_newest_first(tmp_path):
     table = zoo("runs", root).output.splitlines()
     assert table[0].split() == ["RUN", "PLUGIN", "STEPS", "STATUS", "METRICS", "WALL", "CHECKPOINT"]
     assert table[-1].split()[:4] == [str(root / "finished"), "dcgan", "3/3", "finished"]
-    assert one_line_error(zoo("runs", tmp_path / "nowhere")).endswith("is not a folder; `zoo run NAME` puts runs in runs/ (or where --out says)")
+    assert one_line_error(zoo("runs", tmp_path / "nowhere")).endswith(
+        "is not a folder; `zoo run NAME` puts runs in runs/ (or where --out says)"
+    )
 
 
 def test_a_run_that_cannot_start_leaves_the_previous_status_alone(tmp_path):
@@ -194,7 +233,7 @@ def test_a_run_that_cannot_start_leaves_the_previous_status_alone(tmp_path):
     train_tiny(run, 2)
     again = zoo("run", "dcgan", "--out", run, "--resume")  # already at train.steps: refused before it starts
     assert again.exit_code == 1
-    assert runs.read_status(run)["status"] == "finished"
+    assert folders.read_status(run)["status"] == "finished"
 
 
 def test_wall_time_continues_across_a_resume(tmp_path):
@@ -207,4 +246,4 @@ def test_wall_time_continues_across_a_resume(tmp_path):
     assert result.exit_code == 0, result.output
     after = [row["elapsed_s"] for row in read_metrics(run)[2:]]
     assert len(after) == 2 and all(1000.0 < seconds < 1100.0 for seconds in after)
-    assert 1000.0 < runs.read_status(run)["elapsed_s"] < 1100.0
+    assert 1000.0 < folders.read_status(run)["elapsed_s"] < 1100.0

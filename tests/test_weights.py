@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from conftest import train_tiny, zoo
+from conftest import reset_accelerate, train_tiny, zoo
 from zoo.viz import hw2_names
 
 
@@ -21,10 +21,7 @@ def exported(tmp_path_factory):
     train_tiny(tmp / "run", 2)
     result = zoo("export", tmp / "run", "--out", tmp / "dcgan.safetensors")
     assert result.exit_code == 0, result.output
-    from accelerate.state import AcceleratorState, GradientState
-
-    AcceleratorState._reset_state(True)
-    GradientState._reset_state()
+    reset_accelerate()
     return tmp / "dcgan.safetensors", tmp / "run"
 
 
@@ -41,16 +38,19 @@ def test_hw2_names():
 def test_export_then_sample_is_bit_identical_to_the_run_and_to_itself(exported, tmp_path):
     weights, run = exported
     assert zoo("sample", "dcgan", "--weights", weights, "-n", 5, "--seed", 3, "--out", tmp_path / "a").exit_code == 0
-    assert zoo("sample", "--weights", weights, "-n", 5, "--seed", 3, "--out", tmp_path / "b", "--batch-size", 2).exit_code == 0
+    assert (
+        zoo("sample", "--weights", weights, "-n", 5, "--seed", 3, "--out", tmp_path / "b", "--batch-size", 2).exit_code
+        == 0
+    )
     a, b = read_pngs(tmp_path / "a"), read_pngs(tmp_path / "b")
     assert list(a) == ["0000.png", "0001.png", "0002.png", "0003.png", "0004.png"]
     assert all(np.array_equal(a[k], b[k]) for k in a)  # same seed, any batch size: same files
     assert a["0000.png"].shape == (16, 16, 3)
 
     # The same images straight from the run's checkpoint, without the exported file.
-    from zoo import checkpoints
-    from zoo.exports import read_run_config
     from zoo.registry import Registry
+    from zoo.runs.folders import read_run_config
+    from zoo.training import checkpoints
     from zoo.viz import to_uint8
 
     spec, saved = read_run_config(run, Registry.discover())
@@ -118,7 +118,9 @@ def test_bad_weight_files_are_refused_with_one_line(exported, tmp_path):
     save_file({"w": torch.zeros(2)}, str(foreign))
     assert "not one written by `zoo export`" in refused("sample", "--weights", foreign, "--out", out)
 
-    assert "holds weights for plugin 'dcgan', not 'sagan'" in refused("sample", "sagan", "--weights", weights, "--out", out)
+    assert "holds weights for plugin 'dcgan', not 'sagan'" in refused(
+        "sample", "sagan", "--weights", weights, "--out", out
+    )
     assert not out.exists()
 
 
@@ -131,25 +133,43 @@ def test_weights_that_do_not_fit_their_config_are_refused(exported, tmp_path):
     config = json.loads(meta["config"])
     config["model"]["base_channels"] = 16
     save_file(tensors, str(tmp_path / "mismatch.safetensors"), metadata={**meta, "config": json.dumps(config)})
-    assert "does not fit the model" in refused("sample", "--weights", tmp_path / "mismatch.safetensors", "--out", tmp_path / "o")
+    assert "does not fit the model" in refused(
+        "sample", "--weights", tmp_path / "mismatch.safetensors", "--out", tmp_path / "o"
+    )
 
     config["model"]["renamed_key"] = 1
     save_file(tensors, str(tmp_path / "newer.safetensors"), metadata={**meta, "config": json.dumps(config)})
-    assert "does not fit this version" in refused("sample", "--weights", tmp_path / "newer.safetensors", "--out", tmp_path / "o")
+    assert "does not fit this version" in refused(
+        "sample", "--weights", tmp_path / "newer.safetensors", "--out", tmp_path / "o"
+    )
 
 
 def test_zoo_is_a_real_command(tmp_path):
     """The installed console script and `python -m zoo`, as a user runs them."""
     run = tmp_path / "run"
-    args = ["run", "dcgan", "--set", "data.image_size=16", "--set", "model.base_channels=8",
-            "--set", "train.batch_size=8", "--set", "train.steps=2", "--out", str(run)]
+    args = [
+        "run",
+        "dcgan",
+        "--set",
+        "data.image_size=16",
+        "--set",
+        "model.base_channels=8",
+        "--set",
+        "train.batch_size=8",
+        "--set",
+        "train.steps=2",
+        "--out",
+        str(run),
+    ]
     done = subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "done: step 2" in done.stdout
     zoo_script = Path(sys.executable).with_name("zoo")  # the console script pip installed beside python
     listed = subprocess.run([str(zoo_script), "list"], capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and "dcgan" in listed.stdout
-    bad = subprocess.run([str(zoo_script), "run", "dcgan", "--set", "train.step=3"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [str(zoo_script), "run", "dcgan", "--set", "train.step=3"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 1
     assert bad.stderr.strip() == "Error: unknown config key 'train.step'; did you mean 'train.steps'?"
 
@@ -209,8 +229,12 @@ def test_files_from_other_versions_say_which_and_what_to_do(exported, tmp_path):
     assert result.exit_code == 0  # the weights still fit: it works, with a warning that names both versions
     assert "warning:" in result.output and "dcgan 0.0.3" in result.output and "is installed" in result.output
 
-    old_and_broken = rewritten(weights, tmp_path / "old-broken.safetensors", {"plugin_version": "0.0.3"},
-                               config=lambda c: {**c, "model": {**c["model"], "base_channels": 16}})
+    old_and_broken = rewritten(
+        weights,
+        tmp_path / "old-broken.safetensors",
+        {"plugin_version": "0.0.3"},
+        config=lambda c: {**c, "model": {**c["model"], "base_channels": 16}},
+    )
     message = refused("sample", "--weights", old_and_broken, "--out", tmp_path / "o2")
     assert "does not fit the model" in message and "written by dcgan 0.0.3" in message
 

@@ -12,8 +12,16 @@ from conftest import PROJECT_ROOT
 from virtualenvs import fresh_venv, run
 from zoo.registry import Registry
 
-TINY = ["--set", "data.image_size=16", "--set", "model.base_channels=8", "--set", "train.batch_size=8",
-        "--set", "train.sample_every=0"]
+TINY = [
+    "--set",
+    "data.image_size=16",
+    "--set",
+    "model.base_channels=8",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.sample_every=0",
+]
 
 
 def build_wheel(where: Path) -> Path:
@@ -21,14 +29,33 @@ def build_wheel(where: Path) -> Path:
     copy so that the build's own leftovers (build/, *.egg-info) stay out of the checkout."""
     source = where / "source"
     source.mkdir()
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=PROJECT_ROOT,
-                           check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=PROJECT_ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         if (PROJECT_ROOT / name).is_file():  # a file deleted but not yet staged is still listed
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             (source / name).write_bytes((PROJECT_ROOT / name).read_bytes())
-    run(Path(sys.executable), "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-        "-w", where / "dist", source, cwd=where)
+    run(
+        Path(sys.executable),
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        where / "dist",
+        source,
+        cwd=where,
+    )
     (wheel,) = (where / "dist").glob("zoo-*.whl")
     return wheel
 
@@ -56,9 +83,14 @@ def test_the_wheel_holds_zoo_alone_with_its_builtins_and_their_configs(wheel_env
 
 def test_the_installed_wheel_imports_from_its_own_site_packages(wheel_env):
     _, python, elsewhere = wheel_env
-    shown = run(python, "-c", "import importlib.util, zoo.plugins, zoo.registry as r; "
-                "print(zoo.plugins.__file__); print(r.builtin_registry_path()); "
-                "print(importlib.util.find_spec('plugins'))", cwd=elsewhere).split("\n")
+    shown = run(
+        python,
+        "-c",
+        "import importlib.util, zoo.plugins, zoo.registry as r; "
+        "print(zoo.plugins.__file__); print(r.builtin_registry_path()); "
+        "print(importlib.util.find_spec('plugins'))",
+        cwd=elsewhere,
+    ).split("\n")
     venv = str(python.parent.parent)
     assert shown[0].startswith(venv) and shown[0].endswith("zoo/plugins/__init__.py")
     assert shown[1].startswith(venv) and shown[1].endswith("zoo/registry.yaml")
@@ -85,5 +117,7 @@ def test_a_wheel_user_lists_trains_exports_and_samples_from_any_folder(wheel_env
     run(zoo, "sample", "--weights", "dcgan.safetensors", "-n", 3, "--out", "samples", cwd=elsewhere)
     assert sorted(p.name for p in (elsewhere / "samples").iterdir()) == ["0000.png", "0001.png", "0002.png"]
 
-    run(zoo, "plugin", "new", "my_gan", "--family", "generator", "--dir", "authored", cwd=elsewhere)  # templates travel too
+    run(
+        zoo, "plugin", "new", "my_gan", "--family", "generator", "--dir", "authored", cwd=elsewhere
+    )  # templates travel too
     assert (elsewhere / "authored" / "my_gan" / "pyproject.toml").is_file()

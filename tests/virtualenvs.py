@@ -21,8 +21,12 @@ def fresh_venv(where: Path, with_this_zoo: bool = True) -> Path:
     """
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
     python = where / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     parent = sysconfig.get_paths()["purelib"]
     line = f"import site; site.addsitedir({parent!r})" if with_this_zoo else parent
     Path(site, "_parent_env.pth").write_text(line + "\n")

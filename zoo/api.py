@@ -20,7 +20,6 @@ PluginError, WeightsError, DataError) with the same one-line message the command
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,10 @@ from typing import Any
 
 import torch
 
+from zoo.registry import Registry
+from zoo.runs import folders
+from zoo.sharing.exports import export_run, load_model
+from zoo.training.engine import start_run
 from zoo.viz import grid, save_grid, to_pil
 
 __all__ = ["train", "export", "load", "to_pil", "grid", "save_grid"]
@@ -36,8 +39,15 @@ __all__ = ["train", "export", "load", "to_pil", "grid", "save_grid"]
 ConfigArgument = str | os.PathLike | Mapping | Sequence
 
 
-def train(name: str, config: ConfigArgument | None = None, out: str | os.PathLike | None = None, *,
-          resume: bool = False, overrides: Mapping[str, Any] | None = None, **keys: Any) -> Path:
+def train(
+    name: str,
+    config: ConfigArgument | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    overrides: Mapping[str, Any] | None = None,
+    **keys: Any,
+) -> Path:
     """Train plugin `name` with the engine of `zoo run`; returns the run folder.
 
     config: a YAML file, the name of a config the plugin ships ("faces-cpu"), a dict of config keys,
@@ -47,7 +57,6 @@ def train(name: str, config: ConfigArgument | None = None, out: str | os.PathLik
     overrides: {"train.steps": 100, ...}, as `--set train.steps=100`; keyword arguments say the
         same with "__" for the dots: train__steps=100. Values are Python values (True, [16, 32]).
     """
-    from zoo.registry import Registry
 
     registry = Registry.discover()
     spec = registry.get(name)
@@ -66,23 +75,16 @@ def train(name: str, config: ConfigArgument | None = None, out: str | os.PathLik
 def fit(spec, registry, config_files: Sequence, overrides: Sequence[str], out: str | None, resume: bool):
     """(run folder, trainer, last checkpoint): what `zoo run` does. config_files are paths, shipped
     config names or already parsed dicts; overrides are KEY=VALUE strings."""
-    from zoo import run_folders
-    from zoo.engine import Trainer
 
     files = spec.read_configs(config_files)
-    run_dir, config = run_folders.run_folder_and_config(spec, registry, files, overrides, out, resume)
-    # Held from before the data is read (minutes for a large folder), not only from when training starts.
-    with run_folders.held(run_dir) if run_folders.process_state().is_main_process else contextlib.nullcontext():
-        trainer = Trainer(spec, config, run_dir)
-        checkpoint = trainer.fit(resume=resume)
+    run_dir, config = folders.run_folder_and_config(spec, registry, files, overrides, out, resume)
+    trainer, checkpoint = start_run(spec, config, run_dir, resume)
     return run_dir, trainer, checkpoint
 
 
 def export(run: str | os.PathLike, out: str | os.PathLike, *, step: int | None = None, ema: bool = True) -> Path:
     """Write a run's inference weights, as `zoo export`: `out` ending in .safetensors is one file,
     any other name a model folder (config.json, model.safetensors, a model card). Returns `out`."""
-    from zoo.exports import export_run
-    from zoo.registry import Registry
 
     export_run(Path(run), Path(out), Registry.discover(), step=step, use_ema=ema)
     return Path(out)
@@ -92,8 +94,6 @@ def load(weights: str | os.PathLike, device: str | torch.device | None = None):
     """The plugin in a `zoo export` file, a model folder or a Hugging Face Hub id ("owner/name"),
     with its weights, in eval mode, on `device` (default: cuda when there is one). Its family's
     methods (module docstring) are what to call; `.metadata` holds what the file says of itself."""
-    from zoo.exports import load_model
-    from zoo.registry import Registry
 
     _, plugin, metadata = load_model(Path(weights), Registry.discover())
     for module in plugin.modules.values():

@@ -52,8 +52,9 @@ class Config(Mapping):
             close = difflib.get_close_matches(key, list(self._data), n=1, cutoff=0.6)
             hint = f" (did you mean '{self._prefix}{close[0]}'?)" if close else ""
             home = self._origin or "the plugin's default.yaml"
-            raise MissingConfigKey(f"the code reads config key '{dotted}', which no config defines{hint}; "
-                                   f"give it a default in {home}") from None
+            raise MissingConfigKey(
+                f"the code reads config key '{dotted}', which no config defines{hint}; give it a default in {home}"
+            ) from None
 
     def __iter__(self):
         return iter(self._data)
@@ -118,9 +119,15 @@ def _check_framework_keys(base: Mapping[str, Any], own: Mapping[str, Any], path:
             close = difflib.get_close_matches(key, list(base[section]), n=1, cutoff=0.75)
             if section in OPEN_SECTIONS and not close:
                 continue  # the plugin's own data key
-            hint = f"did you mean '{section}.{close[0]}'?" if close else f"zoo's {section} keys: {', '.join(base[section])}"
-            raise ConfigError(f"{path}: unknown key '{section}.{key}'; {hint} (a plugin's own keys go in its own "
-                              f"sections, e.g. model.*)")
+            hint = (
+                f"did you mean '{section}.{close[0]}'?"
+                if close
+                else f"zoo's {section} keys: {', '.join(base[section])}"
+            )
+            raise ConfigError(
+                f"{path}: unknown key '{section}.{key}'; {hint} (a plugin's own keys go in its own "
+                f"sections, e.g. model.*)"
+            )
 
 
 def resolve(
@@ -170,7 +177,9 @@ def _apply_override(target: dict, schema: Mapping, dotted: str, raw: str) -> Non
         raise _unknown_key(dotted, schema, prefix)
     default = schema[leaf]
     if isinstance(default, Mapping):
-        raise ConfigError(f"'{dotted}' is a section; set one of its keys: {', '.join(prefix + leaf + '.' + k for k in default)}")
+        raise ConfigError(
+            f"'{dotted}' is a section; set one of its keys: {', '.join(prefix + leaf + '.' + k for k in default)}"
+        )
     # Strings are taken verbatim so that e.g. `mixed_precision=no` or `root=2024` stay strings.
     value = raw if isinstance(default, str) else _parse_scalar(dotted, raw)
     target[leaf] = _checked(dotted, value, default)
@@ -202,8 +211,14 @@ def _checked(dotted: str, value: Any, default: Any) -> Any:
     if not ok:
         want = _TYPE_NAMES.get(expected, expected.__name__)
         # A default written `1` makes the key an integer; a plugin author may have meant a number.
-        hint = (f" (its default, {default}, is written as an integer: write it as {default}.0 in the defaults "
-                "for the key to take fractions)") if expected is int and isinstance(value, float) else ""
+        hint = (
+            (
+                f" (its default, {default}, is written as an integer: write it as {default}.0 in the defaults "
+                "for the key to take fractions)"
+            )
+            if expected is int and isinstance(value, float)
+            else ""
+        )
         raise ConfigError(f"config key '{dotted}' expects {want}, got {value!r}{hint}")
     return value
 

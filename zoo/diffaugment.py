@@ -33,7 +33,10 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     dy = torch.randint(-max_dy, max_dy + 1, (n, 1, 1), device=x.device)
     dx = torch.randint(-max_dx, max_dx + 1, (n, 1, 1), device=x.device)
     batch, rows, cols = torch.meshgrid(
-        torch.arange(n, device=x.device), torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
+        torch.arange(n, device=x.device),
+        torch.arange(h, device=x.device),
+        torch.arange(w, device=x.device),
+        indexing="ij",
     )
     # Index into a 1-pixel zero border: shifted-in pixels are 0 (mid-grey).
     rows = (rows + dy + 1).clamp(0, h + 1)
@@ -48,7 +51,10 @@ def cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     top = torch.randint(0, h + (1 - size_y % 2), (n, 1, 1), device=x.device)
     left = torch.randint(0, w + (1 - size_x % 2), (n, 1, 1), device=x.device)
     batch, rows, cols = torch.meshgrid(
-        torch.arange(n, device=x.device), torch.arange(size_y, device=x.device), torch.arange(size_x, device=x.device), indexing="ij"
+        torch.arange(n, device=x.device),
+        torch.arange(size_y, device=x.device),
+        torch.arange(size_x, device=x.device),
+        indexing="ij",
     )
     rows = (rows + top - size_y // 2).clamp(0, h - 1)
     cols = (cols + left - size_x // 2).clamp(0, w - 1)

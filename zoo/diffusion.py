@@ -15,11 +15,12 @@ y = num_classes means "no label" (the unconditional branch of classifier-free gu
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from functools import partial
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from zoo.config import Config
@@ -36,7 +37,9 @@ class LinearSchedule:
     Computed in float64 and kept in float32, as diffusers keeps it.
     """
 
-    def __init__(self, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, clip_sample: bool = True):
+    def __init__(
+        self, timesteps: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02, clip_sample: bool = True
+    ):
         if timesteps < 2 or not 0 < beta_start < beta_end < 1:
             raise ConfigError(
                 f"the diffusion schedule needs timesteps >= 2 and 0 < beta_start < beta_end < 1; "
@@ -75,7 +78,9 @@ class LinearSchedule:
         std = self._at(self.posterior_variance, t, x_t).sqrt()
         return mean + std * noise
 
-    def eps_preconditioning(self, t: torch.Tensor, sigma_data: float, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def eps_preconditioning(
+        self, t: torch.Tensor, sigma_data: float, like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(c_skip, c_out) of eps = c_skip x_t + c_out F(x_t): the EDM idea (Karras et al. 2022) for an
         epsilon target. c_skip is the least-squares multiple of x_t that predicts eps for data of std
         sigma_data, and c_out the std of what is left, so F always has a unit-scale target. At high noise
@@ -159,7 +164,9 @@ def make_scheduler(kind: str, schedule: LinearSchedule):
     return ddpm if kind == "ddpm" else classes[kind].from_config(ddpm.config)
 
 
-def guided_eps(eps_model, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, null_label: int, guidance: float) -> torch.Tensor:
+def guided_eps(
+    eps_model, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, null_label: int, guidance: float
+) -> torch.Tensor:
     """Classifier-free guidance (Ho & Salimans 2022): eps_u + w (eps_c - eps_u).
 
     w = 0 is the unconditional model, w = 1 the conditional one, w > 1 pushes further towards the
@@ -190,7 +197,7 @@ class ClassConditionalDiffusion(Sampler):
 
     ema_modules = ("unet",)
     export_modules = ("unet",)
-    schedulers = SCHEDULERS
+    noise_schedulers = SCHEDULERS
 
     def __init__(self, config: Config):
         d = config.diffusion
@@ -233,11 +240,14 @@ class ClassConditionalDiffusion(Sampler):
         return {"loss": loss.detach()}
 
     # --- sampling: the diffusers pipeline shape, (unet, scheduler) and one short loop --------------
-    def sampling_defaults(self, scheduler: str | None, steps: int | None, guidance: float | None) -> tuple[str, int, float]:
+    def sampling_defaults(
+        self, scheduler: str | None, steps: int | None, guidance: float | None
+    ) -> tuple[str, int, float]:
         s = self.config.sample
         scheduler = scheduler or s.scheduler
         if scheduler not in SCHEDULERS:
-            raise ConfigError(f"unknown scheduler '{scheduler}'; {type(self).__name__} offers {', '.join(SCHEDULERS)}")
+            name = self.registered_name or type(self).__name__
+            raise ConfigError(f"'{name}' has no scheduler '{scheduler}'; it offers {', '.join(SCHEDULERS)}")
         if steps is None:
             steps = self.schedule.timesteps if scheduler in ("ddpm", "reference") else s.steps
         guidance = s.guidance if guidance is None else guidance
@@ -263,25 +273,51 @@ class ClassConditionalDiffusion(Sampler):
         labels = self._checked_labels(labels)
         generators = per_image_generators(labels.tolist(), seed)
         sampler = make_scheduler(kind, self.schedule)
-        bar = tqdm(total=len(labels) * steps, disable=not progress, unit="img-step", unit_scale=True, dynamic_ncols=True,
-                   desc=f"{kind} {steps} steps, guidance {guidance:g}")
+        bar = tqdm(
+            total=len(labels) * steps,
+            disable=not progress,
+            unit="img-step",
+            unit_scale=True,
+            dynamic_ncols=True,
+            desc=f"{kind} {steps} steps, guidance {guidance:g}",
+        )
         chunks = []
         for start in range(0, len(labels), batch_size):
             batch = labels[start : start + batch_size]
-            chunks.append(self._denoise(sampler, steps, guidance, batch, generators[start : start + batch_size],
-                                        on_step=lambda: bar.update(len(batch))))
+            chunks.append(
+                self._denoise(
+                    sampler,
+                    steps,
+                    guidance,
+                    batch,
+                    generators[start : start + batch_size],
+                    on_step=partial(bar.update, len(batch)),
+                )
+            )
         bar.close()
         return torch.cat(chunks) if chunks else torch.empty(0, self.config.model.image_channels, *self._image_size)
 
     @torch.no_grad()
-    def trajectory(self, label: int, seed: int, scheduler: str | None = None, steps: int | None = None,
-                   guidance: float | None = None) -> tuple[torch.Tensor, list[str]]:
+    def trajectory(
+        self,
+        label: int,
+        seed: int,
+        scheduler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+    ) -> tuple[torch.Tensor, list[str]]:
         """The first image of `label` at noise levels T, 0.8 T, ..., 0: the reverse-process strip."""
         kind, steps, guidance = self.sampling_defaults(scheduler, steps, guidance)
         labels = self._checked_labels([label])
         times, frames = trajectory_times(self.schedule.timesteps), {}
-        image = self._denoise(make_scheduler(kind, self.schedule), steps, guidance, labels,
-                              per_image_generators([label], seed), on_state=_recorder(times, frames))
+        image = self._denoise(
+            make_scheduler(kind, self.schedule),
+            steps,
+            guidance,
+            labels,
+            per_image_generators([label], seed),
+            on_state=_recorder(times, frames),
+        )
         frames[0] = image[0]
         return torch.stack([frames[t] for t in times]).clamp(-1, 1), [f"t={t}" for t in times]
 
@@ -299,9 +335,16 @@ class ClassConditionalDiffusion(Sampler):
     def _checked_labels(self, labels) -> torch.Tensor:
         return class_labels(len(labels), self.num_classes, labels)
 
-    def _denoise(self, scheduler, steps: int, guidance: float, labels: torch.Tensor, generators: Sequence[torch.Generator],
-                 on_step: Callable[[], None] = lambda: None, on_state: Callable[[int, torch.Tensor], None] | None = None
-                 ) -> torch.Tensor:
+    def _denoise(
+        self,
+        scheduler,
+        steps: int,
+        guidance: float,
+        labels: torch.Tensor,
+        generators: Sequence[torch.Generator],
+        on_step: Callable[[], None] = lambda: None,
+        on_state: Callable[[int, torch.Tensor], None] | None = None,
+    ) -> torch.Tensor:
         """One batch from noise to images, (n, C, H, W) in [-1, 1] on the CPU."""
         unet = self.modules["unet"].eval()
 
@@ -324,9 +367,16 @@ def _recorder(times: Sequence[int], frames: dict[int, torch.Tensor]) -> Callable
     return on_state
 
 
-def reverse_process(eps_fn, scheduler, steps: int, labels: torch.Tensor, generators: Sequence[torch.Generator],
-                    shape: Sequence[int], on_step: Callable[[], None] = lambda: None,
-                    on_state: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+def reverse_process(
+    eps_fn,
+    scheduler,
+    steps: int,
+    labels: torch.Tensor,
+    generators: Sequence[torch.Generator],
+    shape: Sequence[int],
+    on_step: Callable[[], None] = lambda: None,
+    on_state: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
     """x_T ~ N(0, I) from the per-image generators, then `steps` scheduler steps down to x_0.
 
     eps_fn(x, t, labels) predicts the noise; on_step runs after each step, on_state(noise level, x)

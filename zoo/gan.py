@@ -3,9 +3,11 @@
 A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discriminator"}) and,
 optionally, `discriminator_penalty` (extra D loss terms, logged by name); the loss (`gan.loss`), the
 number of discriminator steps per generator step (`gan.n_critic`), the DiffAugment policy applied to
-everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout"; empty for none) and the two
-Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its config. Losses take
-discriminator outputs and return scalars. Sampling uses the EMA of the generator when the run kept
+everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout"; empty for none), the R1 and
+R2 gradient penalties (`gan.r1`, `gan.r2`: gammas, 0 for off; `gan.penalty_every`) and the two Adam
+optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its config. Losses take raw
+discriminator scores (logits: no sigmoid at D's end) and return scalars. `gan.loss: rpgan` with
+gan.r1 and gan.r2 is R3GAN's objective (Huang et al. 2024). Sampling uses the EMA of the generator when the run kept
 one (`train.ema_decay`).
 
 A config with `model.num_classes` > 0 makes the GAN class-conditional: the networks are called as
@@ -15,7 +17,9 @@ batch's labels, so it learns the data's class balance.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -31,25 +35,19 @@ from zoo.interfaces import BenchmarkSpec, Generator, TrainStep
 from zoo.noise import block_normal, class_labels, per_image_generators, per_image_normal
 
 
-def _bce(probabilities: torch.Tensor, target: float) -> torch.Tensor:
-    # Binary cross-entropy on probabilities is unsafe in half precision: compute it in float32.
-    with torch.autocast(device_type=probabilities.device.type, enabled=False):
-        p = probabilities.float()
-        # F.binary_cross_entropy raises on a NaN input; a diverged D should give a NaN loss instead, which
-        # the engine reports and stops on. (No sync: the check stays on the device.)
-        nan = torch.isnan(p)
-        loss = F.binary_cross_entropy(p.masked_fill(nan, 0.5), torch.full_like(p, target))
-        return torch.where(nan.any(), torch.full_like(loss, float("nan")), loss)
+def _float32(scores: torch.Tensor) -> torch.Tensor:
+    # softplus of a half-precision score loses the small losses a trained D gives: compute in float32.
+    return scores.float()
 
 
 def bce_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """The original GAN loss on a sigmoid discriminator: -log D(x) - log(1 - D(G(z)))."""
-    return _bce(real, 1.0) + _bce(fake, 0.0)
+    """The original GAN loss, on raw scores (logits): -log sigmoid(D(x)) - log(1 - sigmoid(D(G(z))))."""
+    return F.softplus(-_float32(real)).mean() + F.softplus(_float32(fake)).mean()
 
 
 def bce_generator(fake: torch.Tensor) -> torch.Tensor:
-    """Non-saturating generator loss: -log D(G(z))."""
-    return _bce(fake, 1.0)
+    """Non-saturating generator loss: -log sigmoid(D(G(z)))."""
+    return F.softplus(-_float32(fake)).mean()
 
 
 def hinge_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -68,19 +66,58 @@ def wasserstein_generator(fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()
 
 
+def rpgan_discriminator(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """Relativistic pairing (Jolicoeur-Martineau 2018; R3GAN, Huang et al. 2024): each real image must
+    score above the fake it is paired with, -log sigmoid(D(x_i) - D(G(z_i)))."""
+    return F.softplus(_float32(fake) - _float32(real)).mean()
+
+
+def rpgan_generator(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The pairing reversed: each fake must score above its real partner."""
+    return F.softplus(_float32(real) - _float32(fake)).mean()
+
+
+class GANLoss(NamedTuple):
+    """A named GAN objective: discriminator(real_scores, fake_scores) and generator(fake_scores), or
+    generator(fake_scores, real_scores) when `relativistic` (the kit then scores the real batch too)."""
+
+    discriminator: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    generator: Callable[..., torch.Tensor]
+    relativistic: bool = False
+
+
 LOSSES = {
-    "bce": (bce_discriminator, bce_generator),
-    "hinge": (hinge_discriminator, hinge_generator),
-    "wasserstein": (wasserstein_discriminator, wasserstein_generator),
+    "bce": GANLoss(bce_discriminator, bce_generator),
+    "hinge": GANLoss(hinge_discriminator, hinge_generator),
+    "wasserstein": GANLoss(wasserstein_discriminator, wasserstein_generator),
+    "rpgan": GANLoss(rpgan_discriminator, rpgan_generator, relativistic=True),
 }
+
+
+def squared_input_gradient(discriminator: nn.Module, images: torch.Tensor, condition: tuple = ()) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 over `images`: R1 on real images, R2 on fakes (Mescheder et al. 2018).
+
+    In float32 with autocast off: it differentiates a gradient, and half-precision gradients of
+    gradients underflow. create_graph, so that the penalty's own gradient reaches D's weights.
+    """
+    with torch.autocast(device_type=images.device.type, enabled=False):
+        images = images.detach().float().requires_grad_(True)
+        (grad,) = torch.autograd.grad(discriminator(images, *condition).float().sum(), images, create_graph=True)
+        return grad.flatten(1).square().sum(1).mean()
 
 
 def faces_benchmark(steps: int) -> BenchmarkSpec:
     """`zoo benchmark` of a GAN: with --data-root, trained on the HW2 faces of face/train (at 64x64 with the
     plugin's faces.yaml; `--quick` keeps the default 32x32 config) and scored by face rate and by FID
     against the held-out face/val; without it, the embedded digits."""
-    return BenchmarkSpec(data="face/train", config="faces.yaml", metrics=("face_rate", "fid"), reference="face/val",
-                         steps=steps, quick_steps=60)
+    return BenchmarkSpec(
+        data="face/train",
+        config="faces.yaml",
+        metrics=("face_rate", "fid"),
+        reference="face/val",
+        steps=steps,
+        quick_steps=60,
+    )
 
 
 @contextmanager
@@ -111,14 +148,22 @@ class GAN(Generator):
     losses = LOSSES
 
     def __init__(self, config: Config):
-        if config.gan.loss not in self.losses:
-            raise ConfigError(f"gan.loss must be one of {', '.join(self.losses)}, got '{config.gan.loss}'")
-        if config.gan.n_critic < 1:
-            raise ConfigError(f"gan.n_critic must be at least 1, got {config.gan.n_critic}")
-        self.discriminator_loss, self.generator_loss = self.losses[config.gan.loss]
+        gan = config.gan
+        if gan.loss not in self.losses:
+            raise ConfigError(f"gan.loss must be one of {', '.join(self.losses)}, got '{gan.loss}'")
+        if gan.n_critic < 1:
+            raise ConfigError(f"gan.n_critic must be at least 1, got {gan.n_critic}")
+        self.loss = GANLoss(*self.losses[gan.loss])  # a plugin's own entry may be a plain (d, g) pair
+        # .get: a third-party GAN's default.yaml may predate these keys.
+        self.penalty_gammas = {name: float(gan.get(name, 0.0)) for name in ("r1", "r2")}
+        self.penalty_every = gan.get("penalty_every", 1)
+        if any(gamma < 0 for gamma in self.penalty_gammas.values()) or self.penalty_every < 1:
+            raise ConfigError(
+                f"gan.r1 and gan.r2 must be >= 0 and gan.penalty_every >= 1, got "
+                f"{self.penalty_gammas['r1']}, {self.penalty_gammas['r2']} and {self.penalty_every}"
+            )
         try:
-            # .get: a third-party GAN's default.yaml may predate the key.
-            self.augment_policy = parse_policy(config.gan.get("diffaugment", ""))
+            self.augment_policy = parse_policy(gan.get("diffaugment", ""))
         except ValueError as exc:
             raise ConfigError(f"gan.diffaugment: {exc}") from None
         super().__init__(config)
@@ -145,24 +190,46 @@ class GAN(Generator):
         """One Adam per network, from optim.lr_g, optim.lr_d and optim.betas (override for others)."""
         optim = self.config.optim
         return {
-            "generator": torch.optim.Adam(self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)),
-            "discriminator": torch.optim.Adam(self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)),
+            "generator": torch.optim.Adam(
+                self.modules["generator"].parameters(), lr=optim.lr_g, betas=tuple(optim.betas)
+            ),
+            "discriminator": torch.optim.Adam(
+                self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)
+            ),
         }
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """What D sees of a batch: DiffAugment with the configured policy (the images themselves if none)."""
         return diff_augment(images, self.augment_policy) if self.augment_policy else images
 
-    def discriminator_penalty(self, real: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor] | torch.Tensor | float:
-        """Extra discriminator loss (a gradient penalty, say); none by default.
+    def discriminator_penalty(
+        self, real: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor] | torch.Tensor | float:
+        """Extra discriminator loss of the plugin's own (a gradient penalty, say); none by default.
 
         `real` and `fake` are the batches D has just judged: after DiffAugment (`augment`) when
         gan.diffaugment is set, `fake` detached from G. Return a dict of named terms, each logged
         under its name beside loss_d (which includes their sum), or one tensor, folded into loss_d.
-        To differentiate D at its input (R1, R2, WGAN-GP), call self.modules["discriminator"] again on
-        an input that requires grad.
+        To differentiate D at its input, use `squared_input_gradient` or call
+        self.modules["discriminator"] again on an input that requires grad. R1 and R2 need no
+        override: gan.r1 and gan.r2 add them (`input_gradient_penalties`).
         """
         return {}
+
+    def input_gradient_penalties(
+        self, real: torch.Tensor, fake: torch.Tensor, condition: tuple, index: int
+    ) -> dict[str, torch.Tensor]:
+        """gamma/2 * E ||grad_x D(x)||^2 on the real images (r1) and the fakes (r2), for the gammas
+        gan.r1 and gan.r2 that are not 0. With gan.penalty_every k > 1 they are computed on every k-th
+        D step only, weighted k times (the lazy regularisation of StyleGAN2)."""
+        if index % self.penalty_every:
+            return {}
+        D, images = self.modules["discriminator"], {"r1": real, "r2": fake}
+        return {
+            name: 0.5 * gamma * self.penalty_every * squared_input_gradient(D, images[name], condition)
+            for name, gamma in self.penalty_gammas.items()
+            if gamma
+        }
 
     def training_step(self, batch: dict, step: TrainStep) -> dict[str, torch.Tensor]:
         G, D = self.modules["generator"], self.modules["discriminator"]
@@ -176,12 +243,11 @@ class GAN(Generator):
             fake = G(self.latent(real.shape[0], device=real.device), *condition)
 
         real, seen_fake = self.augment(real), self.augment(fake)
-        d_loss = self.discriminator_loss(D(real, *condition), D(seen_fake.detach(), *condition))
-        penalty = self.discriminator_penalty(real, seen_fake.detach())
-        if isinstance(penalty, dict):  # named terms, each logged
-            d_loss, terms = d_loss + sum(penalty.values()), penalty
-        else:
-            d_loss, terms = d_loss + penalty, {}
+        d_loss = self.loss.discriminator(D(real, *condition), D(seen_fake.detach(), *condition))
+        own = self.discriminator_penalty(real, seen_fake.detach())
+        named, unnamed = (own, 0) if isinstance(own, dict) else ({}, own)  # named terms are logged
+        terms = {**named, **self.input_gradient_penalties(real, seen_fake.detach(), condition, step.index)}
+        d_loss = d_loss + sum(terms.values()) + unnamed
         step.optimize("discriminator", d_loss)
         logs = {"loss_d": d_loss.detach(), **{name: term.detach() for name, term in terms.items()}}
 
@@ -190,14 +256,21 @@ class GAN(Generator):
             # generator's loss goes through the bare module.
             bare_D = step.unwrap(D)
             with frozen(bare_D):
-                g_loss = self.generator_loss(bare_D(seen_fake, *condition))
+                fake_scores = bare_D(seen_fake, *condition)
+                if self.loss.relativistic:  # the real scores are constants of G's loss
+                    with torch.no_grad():
+                        real_scores = bare_D(real, *condition)
+                    g_loss = self.loss.generator(fake_scores, real_scores)
+                else:
+                    g_loss = self.loss.generator(fake_scores)
                 step.optimize("generator", g_loss)
             logs["loss_g"] = g_loss.detach()
         return logs
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int, batch_size: int = 256, labels: torch.Tensor | None = None,
-                 progress: bool = False) -> torch.Tensor:
+    def generate(
+        self, n: int, seed: int, batch_size: int = 256, labels: torch.Tensor | None = None, progress: bool = False
+    ) -> torch.Tensor:
         G, device = self.modules["generator"].eval(), self.device
         # All noise is drawn up front on the CPU (zoo.noise): image i depends on (seed, i), or for a
         # conditional GAN on (seed, label, rank), never on n, the batch size or the device.
@@ -209,7 +282,11 @@ class GAN(Generator):
         else:
             z = block_normal(n, self.latent_shape, seed)
         images = []
-        for start in tqdm(range(0, n, batch_size), disable=not progress, unit="batch", desc="generating", dynamic_ncols=True):
+        for start in tqdm(
+            range(0, n, batch_size), disable=not progress, unit="batch", desc="generating", dynamic_ncols=True
+        ):
             condition = (labels[start : start + batch_size].to(device),) if self.num_classes else ()
             images.append(G(z[start : start + batch_size].to(device), *condition).float().cpu())
-        return torch.cat(images) if images else torch.empty(0, 3, self.config.data.image_size, self.config.data.image_size)
+        return (
+            torch.cat(images) if images else torch.empty(0, 3, self.config.data.image_size, self.config.data.image_size)
+        )

@@ -2,12 +2,12 @@
 
 A plugin is a class built from a resolved config. It owns its modules (`self.modules`) and says how to
 train them: optimizers, a dataset, and one `training_step`. The loop, devices, mixed precision,
-checkpoints, EMA and logging belong to the engine (zoo.engine).
+checkpoints, EMA and logging belong to the engine (zoo.training.engine).
 
 - Generator: one forward pass from noise to image (GANs); class-conditional when it declares
              `num_classes` > 0, and then it takes one label per image.
 - Sampler:   an iterative process from noise to image, conditioned on a label (diffusion), with
-             named samplers (`schedulers`) and, optionally, a picture of its trajectory.
+             named samplers (`noise_schedulers`) and, optionally, a picture of its trajectory.
 - Classifier: labelled images in, class predictions out (the digit evaluator of generated samples).
 - Adapter:   a Classifier fit on labelled source + unlabelled target images (DANN).
 
@@ -20,9 +20,10 @@ rule: image i depends only on (seed, label, rank of i among the images of that l
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -31,34 +32,29 @@ from zoo.config import Config
 from zoo.errors import PluginError
 
 
-class TrainStep:
-    """What `training_step` gets besides the batch: the step index and a way to update a module.
+class TrainStep(Protocol):
+    """What `training_step` gets besides the batch: the step index, the device, and a way to update a
+    module. This is the whole contract: the engine passes one (zoo.training.step.AcceleratedStep),
+    the plain reference loop and tests another (zoo.testing.RecordingStep), so a plugin uses nothing
+    else of it.
 
-    `optimize` goes through Accelerate, so mixed-precision loss scaling, gradient accumulation
-    (the optimizer only steps on the last micro-batch) and multi-GPU gradient sync need no code
-    in the plugin.
+    Under the engine, `optimize` goes through Accelerate, so mixed-precision loss scaling, gradient
+    accumulation (the optimizer only steps on the last micro-batch) and multi-GPU gradient sync need
+    no code in the plugin.
     """
 
-    def __init__(self, index: int, accelerator, optimizers: Mapping[str, torch.optim.Optimizer]):
-        self.index = index
-        self.accelerator = accelerator
-        self.optimizers = optimizers
+    index: int
 
     @property
-    def device(self) -> torch.device:
-        return self.accelerator.device
+    def device(self) -> torch.device: ...
 
     def unwrap(self, module: nn.Module) -> nn.Module:
         """The module without its multi-GPU wrapper, for a forward pass whose parameters get no update."""
-        return self.accelerator.unwrap_model(module)
+        ...
 
     def optimize(self, optimizer: str, loss: torch.Tensor) -> None:
-        # backward -> step -> zero_grad, in this order: Accelerate skips step and zero_grad on
-        # micro-batches that only accumulate, so zeroing first would wipe the accumulated gradients.
-        opt = self.optimizers[optimizer]
-        self.accelerator.backward(loss)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        """Backpropagate `loss` and step the optimizer named `optimizer` (a key of configure_optimizers)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +70,9 @@ class BenchmarkSpec:
     data: str = ""  # e.g. "face/train", "digits/mnistm"; "" keeps the embedded data even with --data-root
     config: str = ""  # e.g. "faces.yaml"
     metrics: tuple[str, ...] = ()  # with --data-root; default: the family's digit metric
-    reference: str = ""  # real images FID compares with, a held-out split under the root (e.g. "face/val"); default `data`
+    reference: str = (
+        ""  # real images FID compares with, a held-out split under the root (e.g. "face/val"); default `data`
+    )
     steps: int = 2000  # training steps of the full benchmark
     quick_steps: int = 30  # ... and of `--quick`
     samples: int = 1000  # images generated / sampled / classified for throughput and quality
@@ -107,10 +105,15 @@ class Plugin(abc.ABC):
         needed = set(self.required_modules + self.export_modules + self.ema_modules)
         if needed - set(self.modules):
             # The class that asks for them: a base such as zoo.gan.GAN, whose training step uses them by name.
-            owner = next(c for c in type(self).__mro__
-                         if any(vars(c).get(k) for k in ("required_modules", "export_modules", "ema_modules")))
-            raise PluginError(f"{type(self).__name__}.build_modules() returned {sorted(self.modules)}; it must build "
-                              f"{sorted(needed)} (the modules {owner.__module__}.{owner.__qualname__} trains and exports by name)")
+            owner = next(
+                c
+                for c in type(self).__mro__
+                if any(vars(c).get(k) for k in ("required_modules", "export_modules", "ema_modules"))
+            )
+            raise PluginError(
+                f"{type(self).__name__}.build_modules() returned {sorted(self.modules)}; it must build "
+                f"{sorted(needed)} (the modules {owner.__module__}.{owner.__qualname__} trains and exports by name)"
+            )
 
     # --- what every plugin provides -------------------------------------------------------------
     @abc.abstractmethod
@@ -121,7 +124,7 @@ class Plugin(abc.ABC):
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """One optimizer per name; `TrainStep.optimize(name, loss)` updates with it."""
 
-    def configure_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Any]:
+    def configure_lr_schedulers(self, optimizers: Mapping[str, torch.optim.Optimizer]) -> dict[str, Any]:
         """Learning-rate schedulers, stepped by the engine once per optimizer step."""
         return {}
 
@@ -159,7 +162,7 @@ class Plugin(abc.ABC):
                 return tensor.device
         return torch.device("cpu")
 
-    def to(self, device: str | torch.device) -> "Plugin":
+    def to(self, device: str | torch.device) -> Plugin:
         for module in self.modules.values():
             module.to(device)
         return self
@@ -212,13 +215,13 @@ class Generator(Plugin):
 class Sampler(Plugin):
     """An iterative process from noise to image, conditioned on a class label.
 
-    `schedulers` names the samplers `zoo sample --scheduler` may choose (the first one need not be
+    `noise_schedulers` names the samplers `zoo sample --scheduler` may choose (the first one need not be
     the default: `sampling_defaults` says which is). A sampler that can show its process overrides
     `trajectory`; `has_trajectory(plugin)` tells whether it does.
     """
 
     family = "sampler"
-    schedulers: ClassVar[tuple[str, ...]] = ()
+    noise_schedulers: ClassVar[tuple[str, ...]] = ()
 
     @property
     @abc.abstractmethod
@@ -226,7 +229,9 @@ class Sampler(Plugin):
         """Labels are 0 .. num_classes - 1."""
 
     @abc.abstractmethod
-    def sampling_defaults(self, scheduler: str | None, steps: int | None, guidance: float | None) -> tuple[str, int, float]:
+    def sampling_defaults(
+        self, scheduler: str | None, steps: int | None, guidance: float | None
+    ) -> tuple[str, int, float]:
         """(scheduler, steps, guidance) with each None replaced by the plugin's default; a value the
         plugin cannot use raises zoo.errors.ConfigError naming the allowed ones."""
 
@@ -246,7 +251,12 @@ class Sampler(Plugin):
         settings mean the plugin's defaults (`sampling_defaults`); `progress` asks for a progress bar."""
 
     def trajectory(
-        self, label: int, seed: int, scheduler: str | None = None, steps: int | None = None, guidance: float | None = None
+        self,
+        label: int,
+        seed: int,
+        scheduler: str | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
     ) -> tuple[torch.Tensor, list[str]]:
         """Optional: the first image of `label` on its way from noise to image, as (frames, C, H, W)
         in [-1, 1] on the CPU from noise to the final image, with one caption per frame."""
@@ -300,6 +310,9 @@ def capabilities(plugin: Plugin) -> list[str]:
         lines.append("unconditional: zoo sample -n")
     if isinstance(plugin, Sampler):
         scheduler, steps, guidance = plugin.sampling_defaults(None, None, None)
-        lines.append(f"schedulers: {', '.join(plugin.schedulers)} (default {scheduler}, {steps} steps, guidance {guidance:g})")
+        lines.append(
+            f"noise schedulers: {', '.join(plugin.noise_schedulers)} (default {scheduler}, {steps} steps, "
+            f"guidance {guidance:g})"
+        )
         lines.append(f"trajectory: {'yes (zoo sample --trajectory)' if has_trajectory(plugin) else 'no'}")
     return lines

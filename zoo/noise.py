@@ -1,7 +1,6 @@
 """Seeded noise that makes an output depend on its seed and its own identity only.
 
 Two rules, one per kind of plugin (zoo.interfaces states them):
-
 - unconditional: image i depends on (seed, i). `block_normal` draws noise in fixed blocks of rows, so
   the first rows are the same whatever n is (one randn(n, ...) would not do: CPU randn fills the tail
   of a tensor differently depending on its length).
@@ -13,10 +12,12 @@ Noise is drawn on the CPU, so an image is also the same on every device.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from zoo.errors import ConfigError
 
 BLOCK = 64  # rows per draw in `block_normal`
 
@@ -58,7 +59,6 @@ def per_image_normal(shape: Sequence[int], generators: Sequence[torch.Generator]
 def class_labels(n: int, num_classes: int, labels=None) -> torch.Tensor:
     """The labels of a class-conditional draw of n images: `labels` checked (n of them, each in
     0..num_classes-1), or 0, 1, ..., num_classes - 1, 0, 1, ... when None."""
-    from zoo.errors import ConfigError
 
     if labels is None:
         return torch.arange(n) % num_classes

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ from PIL import Image
 from torchvision.utils import make_grid
 
 from zoo.files import atomic_write
+from zoo.metrics.accuracy import features
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,9 @@ def save_image(pixels: np.ndarray, path: Path) -> None:
     """One (H, W, C) uint8 image, written whole or not at all: a crash, a full disk or a SIGTERM
     mid-write never leaves a cut-short file under the real name."""
     image = pil_image(pixels)
-    atomic_write(path, lambda tmp: image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG")))
+    atomic_write(
+        path, lambda tmp: image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
+    )
 
 
 def save_images(images: torch.Tensor, folder: str | Path, names: Sequence[str]) -> list[Path]:
@@ -106,8 +109,13 @@ def save_strip(frames: torch.Tensor, captions: Sequence[str], path: str | Path, 
 
 
 def tsne_plots(
-    features: torch.Tensor, classes: torch.Tensor, domains: torch.Tensor, domain_names: Sequence[str],
-    out_dir: str | Path, title: str, seed: int = 0,
+    features: torch.Tensor,
+    classes: torch.Tensor,
+    domains: torch.Tensor,
+    domain_names: Sequence[str],
+    out_dir: str | Path,
+    title: str,
+    seed: int = 0,
 ) -> list[Path]:
     """Two t-SNE scatter plots of the same 2-D embedding: coloured by digit class and by domain."""
     import matplotlib
@@ -139,7 +147,7 @@ def tsne_plots(
         ax.legend(markerscale=4, fontsize=8, loc="best", ncols=2 if kind == "class" else 1)
         fig.tight_layout()
         path = out_dir / f"tsne_{kind}.png"
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, format="png"))
         plt.close(fig)
         paths.append(path)
     return paths
@@ -147,11 +155,12 @@ def tsne_plots(
 
 def adaptation_tsne(adapter, source, target, out_dir: str | Path, points: int = 1000, seed: int = 0) -> list[Path]:
     """t-SNE of an Adapter's features for up to `points` images of each of two DigitDomains."""
-    from zoo.metrics.accuracy import features
 
     picked = [torch.randperm(len(d), generator=torch.Generator().manual_seed(seed))[:points] for d in (source, target)]
     feats = torch.cat([features(adapter, d.images[i]) for d, i in zip((source, target), picked)])
     classes = torch.cat([d.labels[i] for d, i in zip((source, target), picked)])
     domains = torch.cat([torch.full((len(i),), k) for k, i in enumerate(picked)])
     title = f"{source.name} -> {target.name}"
-    return tsne_plots(feats, classes, domains, [f"{source.name} (source)", f"{target.name} (target)"], out_dir, title, seed)
+    return tsne_plots(
+        feats, classes, domains, [f"{source.name} (source)", f"{target.name} (target)"], out_dir, title, seed
+    )

@@ -51,11 +51,15 @@ class UpStage(nn.Module):
 
 def _checked_size(image_size: int) -> None:
     if image_size != 28:
-        raise ConfigError(f"cgan is built for 28x28 digits (two stride-2 stages from 7x7); got data.image_size={image_size}")
+        raise ConfigError(
+            f"cgan is built for 28x28 digits (two stride-2 stages from 7x7); got data.image_size={image_size}"
+        )
 
 
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int = 128, width: int = 32, num_classes: int = 10, image_size: int = 28, channels: int = 3):
+    def __init__(
+        self, latent_dim: int = 128, width: int = 32, num_classes: int = 10, image_size: int = 28, channels: int = 3
+    ):
         super().__init__()
         _checked_size(image_size)
         self.width = width
@@ -75,9 +79,12 @@ class Discriminator(nn.Module):
         super().__init__()
         _checked_size(image_size)
         self.features = nn.Sequential(
-            spectral_norm(nn.Conv2d(channels, width, 4, 2, 1)), nn.LeakyReLU(0.1),  # 14x14
-            spectral_norm(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.1),  # 7x7
-            spectral_norm(nn.Conv2d(2 * width, 4 * width, 3, 1, 1)), nn.LeakyReLU(0.1),
+            spectral_norm(nn.Conv2d(channels, width, 4, 2, 1)),
+            nn.LeakyReLU(0.1),  # 14x14
+            spectral_norm(nn.Conv2d(width, 2 * width, 4, 2, 1)),
+            nn.LeakyReLU(0.1),  # 7x7
+            spectral_norm(nn.Conv2d(2 * width, 4 * width, 3, 1, 1)),
+            nn.LeakyReLU(0.1),
         )
         self.linear = spectral_norm(nn.Linear(4 * width, 1))
         self.embed = spectral_norm(nn.Embedding(num_classes, 4 * width))

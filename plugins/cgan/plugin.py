@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from .model import Discriminator, Generator
-from zoo.gan import GAN, LOSSES
+from zoo.gan import GAN
 from zoo.interfaces import BenchmarkSpec
+
+from .model import Discriminator, Generator
 
 
 class ConditionalGAN(GAN):
     """Class-conditional GAN: projection discriminator (Miyato & Koyama 2018), conditional BatchNorm, hinge loss."""
 
-    # The projection head gives an unbounded score, not a probability: the sigmoid losses (bce) do not apply.
-    losses = {name: LOSSES[name] for name in ("hinge", "wasserstein")}
     benchmark = BenchmarkSpec(data="digits/mnistm", metrics=("digit_accuracy", "digit_fd"), steps=6000, quick_steps=30)
 
     def build_modules(self) -> dict[str, torch.nn.Module]:

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 
 from zoo.bench.common import copy_file, environment, stamp, trained_model, write_report
-from zoo.data.digits import available_domains
+from zoo.data.digits import available_domains, load_domain
 from zoo.errors import ZooError
+from zoo.metrics.accuracy import domain_accuracy
+from zoo.viz import adaptation_tsne
 
 SOURCE = "mnistm"
 TARGETS = ("svhn", "usps", "mnist")
@@ -27,12 +29,11 @@ QUICK_STEPS = 300
 
 
 def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | None = None) -> list[Path]:
-    from zoo.metrics.accuracy import domain_accuracy
-    from zoo.viz import adaptation_tsne
-
     if not data_root:
-        raise ZooError(f"zoo benchmark dann needs --data-root: the folder holding {SOURCE} and the targets "
-                       f"({', '.join(TARGETS)}) in the HW2 layout, e.g. hw2_data/digits")
+        raise ZooError(
+            f"zoo benchmark dann needs --data-root: the folder holding {SOURCE} and the targets "
+            f"({', '.join(TARGETS)}) in the HW2 layout, e.g. hw2_data/digits"
+        )
     root = Path(data_root).expanduser().resolve()
     found = set(available_domains(root))
     name = stamp("dann", quick)
@@ -68,19 +69,32 @@ def run(data_root: str | None, out_dir: Path, quick: bool = False, steps: int | 
                     settings[target] = adapter.config.dann.to_dict()
                 target_val = target_val or _val_split(adapter, root, target)
                 by_seed[seed] = round(domain_accuracy(adapter, target_val), 4)
-                print(f"{mode:>11} {SOURCE} -> {target}, seed {seed}: {by_seed[seed]:.2%} on {len(target_val)} "
-                      f"{target} val images", flush=True)
+                print(
+                    f"{mode:>11} {SOURCE} -> {target}, seed {seed}: {by_seed[seed]:.2%} on {len(target_val)} "
+                    f"{target} val images",
+                    flush=True,
+                )
                 if mode == "dann" and seed == seeds[0]:
                     source_val = _val_split(adapter, root, SOURCE)
                     for path in adaptation_tsne(adapter, source_val, target_val, runs / f"tsne-{target}"):
-                        pictures.append(copy_file(path, out_dir / f"{name}-tsne-{target}-{path.stem.split('_')[1]}.png"))
+                        pictures.append(
+                            copy_file(path, out_dir / f"{name}-tsne-{target}-{path.stem.split('_')[1]}.png")
+                        )
             cells[mode][target] = {**spread(list(by_seed.values())), "seeds": by_seed, "count": len(target_val)}
 
     report = {
-        "benchmark": "dann", **environment(), "data_root": str(root), "source": SOURCE, "seeds": list(seeds),
-        "steps": config.train.steps if config else steps, "batch_size": config.train.batch_size if config else None,
-        "dann": settings, "wall_s": round(time.perf_counter() - started, 1),
-        "train_wall_s": round(sum(w for w in walls if w), 1), "runs_trained": len(walls), "cells": cells,
+        "benchmark": "dann",
+        **environment(),
+        "data_root": str(root),
+        "source": SOURCE,
+        "seeds": list(seeds),
+        "steps": config.train.steps if config else steps,
+        "batch_size": config.train.batch_size if config else None,
+        "dann": settings,
+        "wall_s": round(time.perf_counter() - started, 1),
+        "train_wall_s": round(sum(w for w in walls if w), 1),
+        "runs_trained": len(walls),
+        "cells": cells,
     }
     return [*write_report(out_dir, name, report, _markdown(report)), *pictures]
 
@@ -93,8 +107,10 @@ def target_settings(mode: str, target: str) -> list[Path]:
 
 def spread(values: list[float]) -> dict:
     """{accuracy: the mean, std: the sample standard deviation (None for one value)}."""
-    return {"accuracy": round(statistics.mean(values), 4),
-            "std": round(statistics.stdev(values), 4) if len(values) > 1 else None}
+    return {
+        "accuracy": round(statistics.mean(values), 4),
+        "std": round(statistics.stdev(values), 4) if len(values) > 1 else None,
+    }
 
 
 def adapts(dann: dict, source_only: dict) -> str:
@@ -108,8 +124,6 @@ def adapts(dann: dict, source_only: dict) -> str:
 
 
 def _val_split(adapter, root: Path, name: str):
-    from zoo.data.digits import load_domain
-
     return load_domain(str(root), name, "val", adapter.config.data.image_size)
 
 
@@ -125,20 +139,40 @@ def _markdown(report: dict) -> str:
     lines = [header, "|---" * (len(TARGETS) + 1) + "|"]
     for mode, title in ROWS:
         lines.append(f"| {title} | " + " | ".join(_cell(cells[mode].get(t, {})) for t in TARGETS) + " |")
-    lines.append("| DANN above source-only? | " + " | ".join(adapts(cells["dann"].get(t, {}), cells["source_only"].get(t, {}))
-                                                          for t in TARGETS) + " |")
-    per_seed = [f"| {title}, seed {seed} | " + " | ".join(
-        f"{cells[mode][t]['seeds'][seed]:.1%}" if cells[mode].get(t, {}).get("seeds") else "" for t in TARGETS) + " |"
-        for mode, title in ROWS for seed in seeds]
-    settings = "; ".join(f"{DISPLAY[t]}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for t, d in report["dann"].items())
+    lines.append(
+        "| DANN above source-only? | "
+        + " | ".join(adapts(cells["dann"].get(t, {}), cells["source_only"].get(t, {})) for t in TARGETS)
+        + " |"
+    )
+    per_seed = [
+        f"| {title}, seed {seed} | "
+        + " | ".join(
+            f"{cells[mode][t]['seeds'][seed]:.1%}" if cells[mode].get(t, {}).get("seeds") else "" for t in TARGETS
+        )
+        + " |"
+        for mode, title in ROWS
+        for seed in seeds
+    ]
+    settings = "; ".join(
+        f"{DISPLAY[t]}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for t, d in report["dann"].items()
+    )
     return (
         f"# DANN: the HW2 table ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
         f"Accuracy on each target's validation split (`val.csv`): the mean ± the sample standard deviation over "
-        f"seeds {', '.join(map(str, seeds))}. Every model trained {report['steps']} steps at batch {report['batch_size']} "
-        f"from `{report['data_root']}`. DANN settings (plugins/dann/TARGET.yaml where there is one) {settings}. Source-only is one model per seed, scored on every "
-        "target. \"Above source-only\" says yes when the gap in means is larger than the two standard deviations "
+        f"seeds {', '.join(map(str, seeds))}. Every model trained {report['steps']} steps at batch "
+        f"{report['batch_size']} "
+        f"from `{report['data_root']}`. DANN settings (plugins/dann/TARGET.yaml where there is one) {settings}. "
+        "Source-only is one model per seed, scored on every "
+        'target. "Above source-only" says yes when the gap in means is larger than the two standard deviations '
         "together.\n\n"
-        f"Whole study: {report['wall_s'] / 60:.1f} min on {report['device']}; training {report['train_wall_s'] / 60:.1f} min "
+        f"Whole study: {report['wall_s'] / 60:.1f} min on {report['device']}; training "
+        f"{report['train_wall_s'] / 60:.1f} min "
         f"over {report['runs_trained']} runs (a run reused from an earlier call counts with its own time).\n\n"
-        "Each seed:\n\n" + header.replace("| |", "| run |", 1) + "\n" + "|---" * (len(TARGETS) + 1) + "|\n" + "\n".join(per_seed) + "\n"
+        "Each seed:\n\n"
+        + header.replace("| |", "| run |", 1)
+        + "\n"
+        + "|---" * (len(TARGETS) + 1)
+        + "|\n"
+        + "\n".join(per_seed)
+        + "\n"
     )

@@ -15,13 +15,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .model import DomainDiscriminator, FeatureExtractor, LabelClassifier, feature_size, reverse_gradient
 from zoo.config import Config
 from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, DomainPairs, LabelledDigits, embedded_domains, load_domain
 from zoo.errors import ConfigError
 from zoo.interfaces import Adapter, BenchmarkSpec, TrainStep
+from zoo.metrics.accuracy import domain_accuracy
 from zoo.nn import timm_backbone
+
+from .model import DomainDiscriminator, FeatureExtractor, LabelClassifier, feature_size, reverse_gradient
 
 MODES = ("source_only", "dann", "target_only")
 
@@ -65,7 +67,7 @@ class DANN(Adapter):
         params = [p for m in self.modules.values() for p in m.parameters()]
         return {"all": torch.optim.Adam(params, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)}
 
-    def configure_schedulers(self, optimizers):
+    def configure_lr_schedulers(self, optimizers):
         steps = self.config.train.steps
         return {"all": torch.optim.lr_scheduler.LambdaLR(optimizers["all"], lambda s: ganin_lr_factor(s / steps))}
 
@@ -118,7 +120,7 @@ class DANN(Adapter):
                 # VADA): pushes the class boundaries out of dense target regions. No target label is used.
                 all_logits = classifier(both)
                 logits = all_logits[: len(images)]
-                target_probs = all_logits[len(images):].float().softmax(1)
+                target_probs = all_logits[len(images) :].float().softmax(1)
                 entropy = -(target_probs * target_probs.clamp_min(1e-8).log()).sum(1).mean()
                 extra = extra + d.entropy * lambda_ * entropy
                 logs["target_entropy"] = entropy.detach()
@@ -147,6 +149,5 @@ class DANN(Adapter):
 
     def evaluate(self) -> dict[str, float]:
         """Accuracy on the target's validation split (what the HW2 table reports)."""
-        from zoo.metrics.accuracy import domain_accuracy
 
         return {"target_val_acc": domain_accuracy(self, self.domain("target", "val"))}

@@ -1,11 +1,11 @@
-"""The dcgan plugin: the DCGAN pair, BCE loss, Adam(2e-4, betas 0.5/0.999), as in HW2."""
+"""The dcgan plugin: the DCGAN pair (zoo.nn, shared with wgan_gp), BCE loss, Adam(2e-4, betas 0.5/0.999), as in HW2."""
 
 from __future__ import annotations
 
 import torch
 
-from .model import Discriminator, Generator, dcgan_init
 from zoo.gan import GAN, faces_benchmark
+from zoo.nn import DCGANDiscriminator, DCGANGenerator, dcgan_init
 
 
 class DCGAN(GAN):
@@ -15,8 +15,8 @@ class DCGAN(GAN):
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         model, size = self.config.model, self.config.data.image_size
-        generator = Generator(model.latent_dim, size, model.base_channels)
-        discriminator = Discriminator(size, model.base_channels)
+        generator = DCGANGenerator(model.latent_dim, size, model.base_channels)
+        discriminator = DCGANDiscriminator(size, model.base_channels)
         generator.apply(dcgan_init)
         discriminator.apply(dcgan_init)
         return {"generator": generator, "discriminator": discriminator}

@@ -12,7 +12,7 @@ way up, this prints as the reports' model. Unlike the reports' (which hard-codes
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F

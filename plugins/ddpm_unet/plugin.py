@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from .model import UNetConditional
 from zoo.data.digits import LabelledDigits, labelled_digits
 from zoo.diffusion import ClassConditionalDiffusion
 from zoo.interfaces import BenchmarkSpec
+
+from .model import UNetConditional
 
 
 class DDPMUNet(ClassConditionalDiffusion):
@@ -19,7 +20,10 @@ class DDPMUNet(ClassConditionalDiffusion):
 
     # Quick runs sample with DPM-Solver in 10 steps; `--study` compares samplers and step counts.
     benchmark = BenchmarkSpec(
-        data="digits/mnistm", metrics=("digit_accuracy",), steps=20000, quick_steps=30,
+        data="digits/mnistm",
+        metrics=("digit_accuracy",),
+        steps=20000,
+        quick_steps=30,
         quick_overrides=("sample.scheduler=dpm", "sample.steps=10"),
     )
     study = "zoo.plugins.ddpm_unet.benchmark:run"
@@ -38,9 +42,11 @@ class DDPMUNet(ClassConditionalDiffusion):
 
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         optim = self.config.optim
-        return {"unet": torch.optim.AdamW(self.modules["unet"].parameters(), lr=optim.lr, weight_decay=optim.weight_decay)}
+        return {
+            "unet": torch.optim.AdamW(self.modules["unet"].parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        }
 
-    def configure_schedulers(self, optimizers):
+    def configure_lr_schedulers(self, optimizers):
         # A linear warm-up: the EMA and the attention layers are unstable under a full step at once.
         warmup = max(1, self.config.optim.warmup_steps)
         return {"unet": torch.optim.lr_scheduler.LambdaLR(optimizers["unet"], lambda s: min(1.0, (s + 1) / warmup))}

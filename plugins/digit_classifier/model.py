@@ -10,7 +10,11 @@ from zoo.nn import timm_backbone
 
 
 def conv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
 
 
 class DigitCNN(nn.Module):
@@ -18,10 +22,16 @@ class DigitCNN(nn.Module):
         super().__init__()
         w = width
         self.features = nn.Sequential(
-            conv_bn_relu(3, w), conv_bn_relu(w, w), nn.MaxPool2d(2),
-            conv_bn_relu(w, 2 * w), conv_bn_relu(2 * w, 2 * w), nn.MaxPool2d(2),
-            conv_bn_relu(2 * w, 4 * w), conv_bn_relu(4 * w, 4 * w),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            conv_bn_relu(3, w),
+            conv_bn_relu(w, w),
+            nn.MaxPool2d(2),
+            conv_bn_relu(w, 2 * w),
+            conv_bn_relu(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            conv_bn_relu(2 * w, 4 * w),
+            conv_bn_relu(4 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(4 * w, num_classes))
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .model import BackboneClassifier, DigitCNN
 from zoo.data.augment import random_affine
 from zoo.data.digits import DigitDomain, LabelledDigits, labelled_digits
 from zoo.interfaces import BenchmarkSpec, Classifier, TrainStep
+from zoo.metrics.accuracy import domain_accuracy
+
+from .model import BackboneClassifier, DigitCNN
 
 
 class DigitClassifier(Classifier):
@@ -32,9 +34,13 @@ class DigitClassifier(Classifier):
         o = self.config.optim
         return {"net": torch.optim.AdamW(self.modules["net"].parameters(), lr=o.lr, weight_decay=o.weight_decay)}
 
-    def configure_schedulers(self, optimizers):
+    def configure_lr_schedulers(self, optimizers):
         steps = self.config.train.steps
-        return {"net": torch.optim.lr_scheduler.OneCycleLR(optimizers["net"], max_lr=self.config.optim.lr, total_steps=steps)}
+        return {
+            "net": torch.optim.lr_scheduler.OneCycleLR(
+                optimizers["net"], max_lr=self.config.optim.lr, total_steps=steps
+            )
+        }
 
     def domain(self, split: str) -> DigitDomain:
         data = self.config.data
@@ -45,7 +51,11 @@ class DigitClassifier(Classifier):
 
     def training_step(self, batch: dict, step: TrainStep) -> dict[str, torch.Tensor]:
         a = self.config.augment
-        images = random_affine(batch["image"], a.degrees, a.translate, a.scale_min, a.scale_max) if a.enabled else batch["image"]
+        images = (
+            random_affine(batch["image"], a.degrees, a.translate, a.scale_min, a.scale_max)
+            if a.enabled
+            else batch["image"]
+        )
         logits = self.modules["net"](images)
         loss = F.cross_entropy(logits, batch["label"])
         step.optimize("net", loss)
@@ -61,6 +71,5 @@ class DigitClassifier(Classifier):
 
     def evaluate(self) -> dict[str, float]:
         """Accuracy on the real held-out split (val.csv)."""
-        from zoo.metrics.accuracy import domain_accuracy
 
         return {"val_acc": domain_accuracy(self, self.domain("val"))}

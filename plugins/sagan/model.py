@@ -5,6 +5,9 @@ BatchNorm+ReLU, self-attention after the 128- and 64-channel stages, then ConvTr
 Tanh. D is spectral-normalised Conv 3->64->128->256->512 with LeakyReLU(0.1), self-attention after
 the 256- and 512-channel stages, then Conv 512->1 (no sigmoid: the hinge loss takes raw scores).
 Other power-of-two sizes add or drop one stage per factor of two; attention stays on the last two.
+`attention_max_size` drops the attention blocks on feature maps larger than that many pixels a side:
+attention over n positions costs n^2, so G's 32x32 block is 16x the cost of its 16x16 one and most of
+a CPU step (the faces-cpu recipe keeps 16x16 and below).
 """
 
 from __future__ import annotations
@@ -37,16 +40,35 @@ class SelfAttention(nn.Module):
         return self.gamma * out + x
 
 
+def _attends(size: int, max_size: int) -> bool:
+    return not max_size or size <= max_size
+
+
 class Generator(nn.Module):
-    def __init__(self, latent_dim: int = 128, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+    def __init__(
+        self,
+        latent_dim: int = 128,
+        image_size: int = 64,
+        base_channels: int = 64,
+        channels: int = 3,
+        attention_max_size: int = 0,
+    ):
         super().__init__()
         stages = stride2_stages(image_size)
         width = base_channels * 2 ** (stages - 1)
-        layers: list[nn.Module] = [spectral_norm(nn.ConvTranspose2d(latent_dim, width, 4, 1, 0)), nn.BatchNorm2d(width), nn.ReLU()]
+        layers: list[nn.Module] = [
+            spectral_norm(nn.ConvTranspose2d(latent_dim, width, 4, 1, 0)),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        ]
         for stage in range(stages - 1):
-            layers += [spectral_norm(nn.ConvTranspose2d(width, width // 2, 4, 2, 1)), nn.BatchNorm2d(width // 2), nn.ReLU()]
+            layers += [
+                spectral_norm(nn.ConvTranspose2d(width, width // 2, 4, 2, 1)),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(),
+            ]
             width //= 2
-            if stage >= stages - 3:  # the last two stages
+            if stage >= stages - 3 and _attends(4 * 2 ** (stage + 1), attention_max_size):  # the last two stages
                 layers.append(SelfAttention(width))
         layers += [nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh()]
         self.main = nn.Sequential(*layers)
@@ -56,7 +78,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, image_size: int = 64, base_channels: int = 64, channels: int = 3):
+    def __init__(self, image_size: int = 64, base_channels: int = 64, channels: int = 3, attention_max_size: int = 0):
         super().__init__()
         stages = stride2_stages(image_size)
         width = base_channels
@@ -64,7 +86,7 @@ class Discriminator(nn.Module):
         for stage in range(stages - 1):
             layers += [spectral_norm(nn.Conv2d(width, width * 2, 4, 2, 1)), nn.LeakyReLU(0.1)]
             width *= 2
-            if stage >= stages - 3:
+            if stage >= stages - 3 and _attends(image_size // 2 ** (stage + 2), attention_max_size):
                 layers.append(SelfAttention(width))
         layers.append(nn.Conv2d(width, 1, 4, 1, 0))
         self.main = nn.Sequential(*layers)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .model import Discriminator, Generator
 from zoo.gan import GAN, faces_benchmark
+
+from .model import Discriminator, Generator
 
 
 class SAGAN(GAN):
@@ -19,7 +20,9 @@ class SAGAN(GAN):
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         model, size = self.config.model, self.config.data.image_size
+        # .get: configs written before the key keep the report's placement.
+        max_size = model.get("attention_max_size", 0)
         return {
-            "generator": Generator(model.latent_dim, size, model.base_channels),
-            "discriminator": Discriminator(size, model.base_channels),
+            "generator": Generator(model.latent_dim, size, model.base_channels, attention_max_size=max_size),
+            "discriminator": Discriminator(size, model.base_channels, attention_max_size=max_size),
         }

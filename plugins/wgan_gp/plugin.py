@@ -1,7 +1,7 @@
 """The wgan_gp plugin: the DCGAN generator against a critic, Wasserstein loss + gradient penalty.
 
 As in the reference report: the generator is DCGAN's; the critic is DCGAN's discriminator without
-BatchNorm and Sigmoid. The critic takes `gan.n_critic` (5) steps per generator step; its loss adds
+BatchNorm and Sigmoid (both from zoo.nn). The critic takes `gan.n_critic` (5) steps per generator step; its loss adds
 lambda * (||grad_x D(x)|| - 1)^2 at random points between real and fake images (Gulrajani et al. 2017).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from zoo.plugins.dcgan.model import Discriminator, Generator, dcgan_init
 from zoo.gan import GAN, faces_benchmark
+from zoo.nn import DCGANDiscriminator, DCGANGenerator, dcgan_init
 
 
 def gradient_penalty(critic: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -34,8 +34,8 @@ class WGANGP(GAN):
 
     def build_modules(self) -> dict[str, torch.nn.Module]:
         model, size = self.config.model, self.config.data.image_size
-        generator = Generator(model.latent_dim, size, model.base_channels)
-        critic = Discriminator(size, model.base_channels, critic=True)
+        generator = DCGANGenerator(model.latent_dim, size, model.base_channels)
+        critic = DCGANDiscriminator(size, model.base_channels, critic=True)
         generator.apply(dcgan_init)
         critic.apply(dcgan_init)
         return {"generator": generator, "discriminator": critic}

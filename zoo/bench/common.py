@@ -11,15 +11,20 @@ import datetime
 import json
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
-from zoo import checkpoints
+from zoo.config import PLUGIN_KEY, read_yaml
 from zoo.errors import ZooError
 from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin
+from zoo.registry import Registry
+from zoo.runs import folders
+from zoo.sharing.exports import export_run, load_model
+from zoo.training import checkpoints
+from zoo.training.engine import start_run
 
 
 def device_name() -> str:
@@ -35,9 +40,15 @@ def device_label() -> str:
 
 def environment() -> dict:
     """The facts a report states beside its figures: date, device (label and kind), CPU, threads, versions."""
-    return {"date": datetime.date.today().isoformat(), "device": device_label(), "device_kind": device_name(),
-            "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version()}
+    return {
+        "date": datetime.date.today().isoformat(),
+        "device": device_label(),
+        "device_kind": device_name(),
+        "cpu": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def stamp(benchmark: str, quick: bool) -> str:
@@ -47,14 +58,23 @@ def stamp(benchmark: str, quick: bool) -> str:
 
 # Keys that say how long a run goes, and when it logs, previews and saves: not what it learns. A
 # finished run is reused by a request that differs only in these (train.steps: a longer request resumes it).
-BOOKKEEPING_KEYS = {f"train.{key}" for key in ("steps", "checkpoint_every", "keep_checkpoints", "sample_every",
-                                                "log_every", "time_limit_min", "log_with")}
+BOOKKEEPING_KEYS = {
+    f"train.{key}"
+    for key in (
+        "steps",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "sample_every",
+        "log_every",
+        "time_limit_min",
+        "log_with",
+    )
+}
 
 
 def learned_settings(config: dict, prefix: str = "") -> dict:
     """A resolved config as dotted keys, without the bookkeeping keys and the plugin's name: what the
     model learns from."""
-    from zoo.config import PLUGIN_KEY
 
     flat = {}
     for key, value in config.items():
@@ -80,18 +100,19 @@ def keyed_folder(parent: Path, stem: str, config: dict, version: str) -> Path:
 
 def _check_same_run(run_dir: Path, config: dict) -> None:
     """A run folder that exists holds the run asked for, or nothing is trained or scored in it."""
-    from zoo.config import read_yaml
 
-    saved_file = run_dir / "config.yaml"
+    saved_file = run_dir / folders.CONFIG
     if not saved_file.is_file():
         return
     saved, wanted = learned_settings(read_yaml(saved_file)), learned_settings(config)
     differ = sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
     if differ:
         key = differ[0]
-        raise ZooError(f"{run_dir} holds a run with another config ({key}: {saved.get(key)!r} there, "
-                       f"{wanted.get(key)!r} asked for): it is not the model to score; move it away, or give "
-                       "this one another folder")
+        raise ZooError(
+            f"{run_dir} holds a run with another config ({key}: {saved.get(key)!r} there, "
+            f"{wanted.get(key)!r} asked for): it is not the model to score; move it away, or give "
+            "this one another folder"
+        )
 
 
 def trained_model(
@@ -100,23 +121,23 @@ def trained_model(
     """The plugin trained in run_dir with config `files` and `overrides` (trained now, resumed, or
     loaded as it was), with its EMA weights where it keeps any, on the best device; and its training
     wall time in seconds. A run already in run_dir is only used if it learned from the same config."""
-    from zoo.engine import Trainer
-    from zoo.exports import export_run, load_model
-    from zoo.registry import Registry
 
     registry = Registry.discover()
     spec = registry.get(plugin_name)
     config = spec.config(spec.read_configs(files), overrides)
     _check_same_run(run_dir, config.to_dict())
     model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
-    done = checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
+    done = (
+        checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps
+    )
     if not done:
         started = time.perf_counter()
-        trainer = Trainer(spec, config, run_dir)
-        trainer.fit(resume=bool(checkpoints.all_checkpoints(run_dir)))
+        trainer, _ = start_run(spec, config, run_dir)  # resumes a run that stopped short
         if trainer.step < config.train.steps:  # stopped early (Ctrl-C, time limit): never score a half-trained model
-            raise ZooError(f"{plugin_name} stopped at step {trainer.step} of {config.train.steps} in {run_dir}; "
-                           "run the benchmark again to resume it")
+            raise ZooError(
+                f"{plugin_name} stopped at step {trainer.step} of {config.train.steps} in {run_dir}; "
+                "run the benchmark again to resume it"
+            )
         # Kept beside the run, so a benchmark that reuses it still reports how long it took.
         timing.write_text(json.dumps(time.perf_counter() - started + _earlier_wall(timing)))
     if not done or not model_file.is_file():

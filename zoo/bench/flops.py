@@ -41,9 +41,10 @@ def dense_ceiling(device: torch.device, repeats: int = 5) -> dict:
     w = torch.randn(channels, channels, kernel, kernel, generator=generator).to(device)
     probes = {
         f"float32 matmul {MATMUL}^3": (2 * MATMUL**3, lambda: a @ b),
-        f"float32 conv {kernel}x{kernel}, {channels}->{channels} ch, {size}x{size}, batch {batch}":
-            (2 * batch * channels * size * size * channels * kernel * kernel,
-             lambda: torch.nn.functional.conv2d(x, w, padding=kernel // 2)),
+        f"float32 conv {kernel}x{kernel}, {channels}->{channels} ch, {size}x{size}, batch {batch}": (
+            2 * batch * channels * size * size * channels * kernel * kernel,
+            lambda: torch.nn.functional.conv2d(x, w, padding=kernel // 2),
+        ),
     }
     with torch.no_grad():
         rates = {name: flops / _best_seconds(run, device, repeats) for name, (flops, run) in probes.items()}
@@ -54,5 +55,9 @@ def dense_ceiling(device: torch.device, repeats: int = 5) -> dict:
 def step_speed(flop_per_step: float, step_seconds: float | None, images_per_step: int, ceiling: dict) -> dict:
     """The figures a benchmark row reports: FLOPs per image, achieved FLOP/s, MFU, and the ceiling."""
     achieved = flop_per_step / step_seconds if step_seconds else None
-    return {"train_flop_per_image": round(flop_per_step / images_per_step), "train_flop_per_s": achieved and round(achieved),
-            "mfu": achieved and round(achieved / ceiling["flop_per_s"], 3), "ceiling": ceiling}
+    return {
+        "train_flop_per_image": round(flop_per_step / images_per_step),
+        "train_flop_per_s": achieved and round(achieved),
+        "mfu": achieved and round(achieved / ceiling["flop_per_s"], 3),
+        "ceiling": ceiling,
+    }

@@ -8,26 +8,49 @@ import time
 import torch
 
 from zoo.data.pixels import to_model_range
+from zoo.training.ema import EMA
 
 
-class PlainStep:
-    """TrainStep without Accelerate: backward, step, zero_grad, as a hand-written loop does them."""
+class RecordingStep:
+    """A TrainStep (zoo.interfaces) with no engine, which keeps what the plugin asked of it.
 
-    def __init__(self, index: int, optimizers: dict, device: torch.device, scaler=None):
-        self.index, self.optimizers, self.device, self.scaler = index, optimizers, device, scaler
+    With `optimizers`, each `optimize` does what a hand-written loop does: backward, step, zero_grad
+    (through `scaler` for fp16). Without, it only backpropagates (`backward=True`) or only records.
+    `updates` lists the optimizer names in the order they were asked for, `losses` the losses
+    (detached). The plain reference loop trains with it; zoo.testing offers it to plugin tests.
+    """
+
+    def __init__(
+        self,
+        index: int = 0,
+        optimizers: dict | None = None,
+        device: torch.device | str = "cpu",
+        scaler=None,
+        backward: bool = True,
+    ):
+        self.index, self.device = index, torch.device(device)
+        self._optimizers, self._scaler, self._backward = optimizers, scaler, backward
+        self.updates: list[str] = []
+        self.losses: list[torch.Tensor] = []
 
     def unwrap(self, module: torch.nn.Module) -> torch.nn.Module:
         return module
 
     def optimize(self, optimizer: str, loss: torch.Tensor) -> None:
-        opt = self.optimizers[optimizer]
-        if self.scaler is None:
+        self.updates.append(optimizer)
+        self.losses.append(loss.detach())
+        if self._optimizers is None:
+            if self._backward:
+                loss.backward()
+            return
+        opt = self._optimizers[optimizer]
+        if self._scaler is None:
             loss.backward()
             opt.step()
         else:
-            self.scaler.scale(loss).backward()
-            self.scaler.step(opt)
-            self.scaler.update()
+            self._scaler.scale(loss).backward()
+            self._scaler.step(opt)
+            self._scaler.update()
         opt.zero_grad(set_to_none=True)
 
 
@@ -36,19 +59,18 @@ class PlainLoop:
     the same batch size and data, no engine."""
 
     def __init__(self, spec, config, device: torch.device):
-        from zoo.ema import EMA
-
         torch.manual_seed(config.train.seed)
         self.device = device
         self.plugin = plugin = spec.build(config).to(device)
         self.optimizers = plugin.configure_optimizers()
-        self.schedulers = plugin.configure_schedulers(self.optimizers)
+        self.lr_schedulers = plugin.configure_lr_schedulers(self.optimizers)
         self.ema = EMA.of(plugin, plugin.modules, config.train.ema_decay)
         precision = config.train.mixed_precision if device.type == "cuda" else "no"
         self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-        self.loader = torch.utils.data.DataLoader(plugin.train_dataset(), batch_size=config.train.batch_size,
-                                                  shuffle=True, drop_last=True)
+        self.loader = torch.utils.data.DataLoader(
+            plugin.train_dataset(), batch_size=config.train.batch_size, shuffle=True, drop_last=True
+        )
         self.batches = iter(self.loader)
         self.steps_taken = 0
         for module in plugin.modules.values():
@@ -63,10 +85,12 @@ class PlainLoop:
             self.batches = iter(self.loader)
             batch = next(self.batches)
         device = self.device
-        batch = to_model_range({k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()})
+        batch = to_model_range(
+            {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+        )
         with torch.autocast(device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
-            logs = self.plugin.training_step(batch, PlainStep(index, self.optimizers, device, self.scaler))
-        for scheduler in self.schedulers.values():
+            logs = self.plugin.training_step(batch, RecordingStep(index, self.optimizers, device, self.scaler))
+        for scheduler in self.lr_schedulers.values():
             scheduler.step()
         if self.ema is not None:
             self.ema.update(self.plugin.modules, index)

@@ -32,8 +32,16 @@ class Plan:
     evaluator: dict | None = None  # file, real_accuracy, data: the digit evaluator for EVALUATOR_METRICS
 
 
-def plan(spec, data_root: str | None, quick: bool, steps: int | None, samples: int | None, runs: Path, out_dir: Path,
-         name: str) -> Plan:
+def plan(
+    spec,
+    data_root: str | None,
+    quick: bool,
+    steps: int | None,
+    samples: int | None,
+    runs: Path,
+    out_dir: Path,
+    name: str,
+) -> Plan:
     bench = spec.plugin_class.benchmark
     root = Path(data_root).expanduser().resolve() if data_root else None
     data = str(root / bench.data) if root and bench.data else ""
@@ -46,18 +54,31 @@ def plan(spec, data_root: str | None, quick: bool, steps: int | None, samples: i
     # Empty: the family's digit metrics, chosen by the worker once the plugin is built (digit_metrics).
     metrics = list(bench.metrics) if data and bench.metrics else []
     overrides = [
-        f"data.root={data}", f"train.steps={steps}", "train.sample_every=0",
-        f"train.log_every={max(1, min(50, steps // 6))}", f"train.checkpoint_every={max(steps, 1)}",
+        f"data.root={data}",
+        f"train.steps={steps}",
+        "train.sample_every=0",
+        f"train.log_every={max(1, min(50, steps // 6))}",
+        f"train.checkpoint_every={max(steps, 1)}",
         *(bench.quick_overrides if quick else bench.overrides),
     ]
     reference = str(root / bench.reference) if data and bench.reference else data
     if reference and not Path(reference).exists():
-        raise ZooError(f"{spec.name}'s benchmark scores against {bench.reference} under --data-root, and {reference} does not exist")
+        raise ZooError(
+            f"{spec.name}'s benchmark scores against {bench.reference} under --data-root, and {reference} does not "
+            "exist"
+        )
     config = spec.config(spec.read_configs(files), overrides).to_dict()
     return Plan(
-        name=spec.name, family=spec.family, data=data, files=files, overrides=overrides, steps=steps,
-        samples=samples or (bench.quick_samples if quick else bench.samples), metrics=metrics,
+        name=spec.name,
+        family=spec.family,
+        data=data,
+        files=files,
+        overrides=overrides,
+        steps=steps,
+        samples=samples or (bench.quick_samples if quick else bench.samples),
+        metrics=metrics,
         run_dir=str(keyed_folder(runs, f"{spec.name}-{steps}steps", config, spec.version)),
         grid=str(out_dir / f"{name}-{spec.name}.png"),
-        reference=reference, reference_limit=QUICK_REFERENCE_IMAGES if quick else None,
+        reference=reference,
+        reference_limit=QUICK_REFERENCE_IMAGES if quick else None,
     )

@@ -24,20 +24,27 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from zoo.bench.common import environment, stamp, write_report
+from zoo.bench.evaluator import EVALUATOR, EVALUATOR_STEPS, trained_evaluator
 from zoo.bench.plan import EVALUATOR_METRICS, Plan, plan
 from zoo.bench.report import markdown, summary
 from zoo.errors import ZooError
-from zoo.metrics.digits import EVALUATOR, EVALUATOR_STEPS, trained_evaluator
+from zoo.registry import Registry
 
 
-def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: int | None, out_dir: Path,
-              samples: int | None = None, echo: Callable[[str], None] = print) -> list[Path]:
+def run_suite(
+    names: Sequence[str],
+    data_root: str | None,
+    quick: bool,
+    steps: int | None,
+    out_dir: Path,
+    samples: int | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[Path]:
     """Benchmark `names` (every registered plugin when empty); write NAME.json and NAME.md to out_dir."""
-    from zoo.registry import Registry
 
     started = time.perf_counter()
     registry = Registry.discover()
@@ -62,17 +69,28 @@ def run_suite(names: Sequence[str], data_root: str | None, quick: bool, steps: i
         if EVALUATOR_METRICS & set(p.metrics) or (not p.metrics and p.family in ("generator", "sampler")):
             if p.data not in evaluators:
                 echo(f"digit evaluator for {p.data or 'the embedded digits'} ({EVALUATOR})")
-                evaluators[p.data] = trained_evaluator(p.data, steps or EVALUATOR_STEPS["quick" if quick else "full"], runs)[1]
+                evaluators[p.data] = trained_evaluator(
+                    p.data, steps or EVALUATOR_STEPS["quick" if quick else "full"], runs
+                )[1]
             p.evaluator = evaluators[p.data]
     for i, p in enumerate(plans, 1):
-        echo(f"[{i}/{len(plans)}] {p.name} ({p.family}): {p.steps} steps on {p.data or 'the embedded digits'}, "
-             f"{p.samples} outputs, {', '.join(p.metrics) or 'its digit metrics'}")
+        echo(
+            f"[{i}/{len(plans)}] {p.name} ({p.family}): {p.steps} steps on {p.data or 'the embedded digits'}, "
+            f"{p.samples} outputs, {', '.join(p.metrics) or 'its digit metrics'}"
+        )
         rows[p.name] = _run_in_own_process(p)
         row = rows[p.name]
-        echo(f"      {p.name}: " + (f"{row['status']}: {row.get('error', '')}" if row["status"] != "ok" else summary(row)))
+        echo(
+            f"      {p.name}: "
+            + (f"{row['status']}: {row.get('error', '')}" if row["status"] != "ok" else summary(row))
+        )
     report = {
-        "suite": name, **environment(), "quick": quick, "data_root": str(data_root or ""),
-        "wall_s": round(time.perf_counter() - started, 1), "evaluators": evaluators,
+        "suite": name,
+        **environment(),
+        "quick": quick,
+        "data_root": str(data_root or ""),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "evaluators": evaluators,
         "plugins": [rows[s.name] for s in specs],
     }
     paths = write_report(out_dir, name, report, markdown(report))
@@ -83,29 +101,38 @@ def _run_in_own_process(p: Plan) -> dict:
     """The worker's result; its progress bars and messages go straight to this terminal."""
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        worker = subprocess.Popen([sys.executable, "-m", "zoo.bench.worker", json.dumps(dataclasses.asdict(p)), str(result)])
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "zoo.bench.worker", json.dumps(dataclasses.asdict(p)), str(result)]
+        )
         try:
             code = worker.wait()
         except KeyboardInterrupt:
             worker.wait()  # Ctrl-C reached the worker too: its training saves a checkpoint and stops
-            raise ZooError(f"interrupted during {p.name}; finished work is kept in {Path(p.run_dir).parent}: "
-                           "run the same command again to go on from there") from None
+            raise ZooError(
+                f"interrupted during {p.name}; finished work is kept in {Path(p.run_dir).parent}: "
+                "run the same command again to go on from there"
+            ) from None
         if result.is_file():
             return json.loads(result.read_text())
-        return {"plugin": p.name, "family": p.family, "status": "failed", "error": f"its process ended with exit code {code}"}
+        return {
+            "plugin": p.name,
+            "family": p.family,
+            "status": "failed",
+            "error": f"its process ended with exit code {code}",
+        }
 
 
 def run_study(name: str, data_root: str | None, quick: bool, steps: int | None, out_dir: Path) -> list[Path]:
     """A plugin's deeper study (its class's `study`, "module:function"): the files it wrote."""
     import importlib
 
-    from zoo.registry import Registry
-
     registry = Registry.discover()
     target = registry.get(name).plugin_class.study
     if not target:
         with_study = [s.name for s in registry.specs() if not s.load_error and s.plugin_class.study]
-        raise ZooError(f"'{name}' has no study (plugins with one: {', '.join(with_study)}); drop --study for its benchmark")
+        raise ZooError(
+            f"'{name}' has no study (plugins with one: {', '.join(with_study)}); drop --study for its benchmark"
+        )
     module, function = target.split(":")
     runner = getattr(importlib.import_module(module), function)
     return runner(data_root=data_root, out_dir=Path(out_dir), quick=quick, steps=steps)

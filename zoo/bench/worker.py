@@ -9,8 +9,8 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -22,18 +22,22 @@ from zoo.bench.quality import METRICS, digit_metrics
 from zoo.config import read_yaml
 from zoo.errors import ZooError
 from zoo.files import write_text_atomic
+from zoo.interfaces import Classifier, Generator, Sampler, class_conditional
+from zoo.registry import Registry
+from zoo.runs import folders
+from zoo.sampling import draw, settings
+from zoo.training.run_log import read_metrics
+from zoo.viz import save_class_grid, save_grid
 
 
 def measure(p: Plan) -> dict:
-    from zoo.registry import Registry
-
     started = time.perf_counter()
     spec = Registry.discover().get(p.name)
     _say(f"training ({p.run_dir})")
     plugin, train_wall = trained_model(p.name, Path(p.run_dir), p.overrides, p.files)
     config = plugin.config
     # What the row says the model learned from is what its run folder says, not what was asked for.
-    trained_on = read_yaml(Path(p.run_dir) / "config.yaml")["data"]["root"] or "embedded digits"
+    trained_on = read_yaml(Path(p.run_dir) / folders.CONFIG)["data"]["root"] or "embedded digits"
     batch = config.train.batch_size * config.train.grad_accum
     engine_step = _engine_step_seconds(Path(p.run_dir), batch)
     _say("the same steps in a plain PyTorch loop")
@@ -45,14 +49,15 @@ def measure(p: Plan) -> dict:
     except Exception as exc:  # torch's counter refusing a step costs the row its MFU, not its other figures
         flop_per_step, flop_error = None, f"{type(exc).__name__}: {exc}"
     # The plain loop's step time, measured just now beside the ceiling: a reused run's log may be from another day.
-    speed = (step_speed(flop_per_step, plain_step, batch, dense_ceiling(plugin.device)) if flop_per_step
-             else {"mfu": None, "mfu_note": f"FLOPs not counted: {flop_error}"})
+    speed = (
+        step_speed(flop_per_step, plain_step, batch, dense_ceiling(plugin.device))
+        if flop_per_step
+        else {"mfu": None, "mfu_note": f"FLOPs not counted: {flop_error}"}
+    )
     _say(f"{p.samples} outputs")
     outputs, labels, sample_s, evals = benchmark_outputs(plugin, p.samples)
     count = len(outputs) if outputs is not None else p.samples
     if outputs is not None:
-        from zoo.viz import save_class_grid, save_grid
-
         if labels is None:
             save_grid(outputs[:64], p.grid, nrow=8)
         else:  # rows = classes: the outputs are drawn class by class
@@ -60,19 +65,33 @@ def measure(p: Plan) -> dict:
     quality = {m: METRICS[m](plugin, outputs, labels, p) for m in p.metrics or digit_metrics(plugin)}
     # Beside the run, for the model card `zoo export` writes from it.
     scores = {"date": time.strftime("%Y-%m-%d"), "device": device_label(), "samples": count, "quality": quality}
-    write_text_atomic(Path(p.run_dir) / "scores.json", json.dumps(scores, indent=2, default=str) + "\n")
+    write_text_atomic(Path(p.run_dir) / folders.SCORES, json.dumps(scores, indent=2, default=str) + "\n")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     cuda_peak = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
     return {
-        "plugin": p.name, "family": p.family, "status": "ok", "version": spec.version, "source": spec.source,
-        "device": device_label(), "data": trained_on, "steps": p.steps, "batch_size": batch,
+        "plugin": p.name,
+        "family": p.family,
+        "status": "ok",
+        "version": spec.version,
+        "source": spec.source,
+        "device": device_label(),
+        "data": trained_on,
+        "steps": p.steps,
+        "batch_size": batch,
         "train_images_per_s": round(batch / engine_step, 1) if engine_step else None,
         "train_wall_s": round(train_wall, 1) if train_wall else None,
-        "engine_step_s": engine_step, "plain_step_s": plain_step, **speed,
+        "engine_step_s": engine_step,
+        "plain_step_s": plain_step,
+        **speed,
         "engine_vs_plain": round(plain_step / engine_step, 3) if engine_step else None,
-        "outputs": count, "sample_images_per_s": round(count / sample_s, 1),
-        "network_evals_per_image": evals, "peak_rss_mib": round(peak_mib), "cuda_peak_mib": cuda_peak and round(cuda_peak),
-        "quality": quality, "grid": p.grid if outputs is not None else None, "wall_s": round(time.perf_counter() - started, 1),
+        "outputs": count,
+        "sample_images_per_s": round(count / sample_s, 1),
+        "network_evals_per_image": evals,
+        "peak_rss_mib": round(peak_mib),
+        "cuda_peak_mib": cuda_peak and round(cuda_peak),
+        "quality": quality,
+        "grid": p.grid if outputs is not None else None,
+        "wall_s": round(time.perf_counter() - started, 1),
     }
 
 
@@ -85,8 +104,6 @@ def _engine_step_seconds(run_dir: Path, images_per_step: int) -> float | None:
     first window (start-up, first batches)."""
     import statistics
 
-    from zoo.metric_log import read_metrics
-
     speeds = [r["images_per_s"] for r in read_metrics(run_dir) if r.get("images_per_s")]
     speeds = speeds[1:] or speeds
     return statistics.median(images_per_step / s for s in speeds) if speeds else None
@@ -95,8 +112,6 @@ def _engine_step_seconds(run_dir: Path, images_per_step: int) -> float | None:
 @torch.no_grad()
 def benchmark_outputs(plugin, n: int) -> tuple[torch.Tensor | None, torch.Tensor | None, float, float]:
     """(images or None, requested labels or None, seconds, network evaluations per output)."""
-    from zoo.interfaces import Classifier, Generator, Sampler, class_conditional
-    from zoo.sampling import draw, settings
 
     # Rows through the plugin's first inference network (the UNet, the generator, the feature extractor):
     # a guided sampling step passes each image twice.

@@ -6,14 +6,25 @@ command speaks to plugins through their family interface only.
     evaluate.py  eval fid | faces | digits | adapt
     bench.py     benchmark, plugin new
     watch.py     runs, plot
+
+Each command imports the zoo modules it runs inside its own body: they import torch (about 2 s), and
+deferring them lets `zoo --help` and a mistyped option answer at once. That is the one place zoo
+imports its own modules inside functions.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import threading
+import warnings
+
 import click
 
 from zoo.cli import bench, evaluate, train, use, watch
-from zoo.errors import ZooError
+from zoo.errors import ZooError, ZooWarning, os_error_line
+from zoo.files import interrupt_or_defer
 
 
 class ZooGroup(click.Group):
@@ -22,15 +33,6 @@ class ZooGroup(click.Group):
     clean stop as Ctrl-C (so that files being written are finished or removed, never left cut short)."""
 
     def invoke(self, ctx):
-        import os
-        import signal
-        import sys
-        import threading
-        import warnings
-
-        from zoo.errors import ZooWarning, os_error_line
-        from zoo.files import interrupt_or_defer
-
         def show(message, category, filename, lineno, file=None, line=None):
             if issubclass(category, ZooWarning):
                 click.echo(f"warning: {message}", err=True)
@@ -52,7 +54,9 @@ class ZooGroup(click.Group):
             if ctx.params.get("debug"):
                 import traceback
 
-                click.echo(getattr(exc, "details", None) or "".join(traceback.format_exception(exc)), err=True, nl=False)
+                click.echo(
+                    getattr(exc, "details", None) or "".join(traceback.format_exception(exc)), err=True, nl=False
+                )
             raise click.ClickException(str(exc) if isinstance(exc, ZooError) else os_error_line(exc)) from None
         finally:
             warnings.showwarning = default_show
@@ -73,8 +77,14 @@ def show_versions(ctx, _param, value):
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_versions,
-              help="Print the versions of zoo, Python, torch, accelerate, diffusers and every plugin (for bug reports).")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=show_versions,
+    help="Print the versions of zoo, Python, torch, accelerate, diffusers and every plugin (for bug reports).",
+)
 @click.option("--debug", is_flag=True, help="On an error, print the full traceback before its one-line message.")
 def cli(debug):
     """Train, sample, compare and share the DLCV HW2 models: GANs, conditional diffusion, DANN.
@@ -92,8 +102,20 @@ def cli(debug):
     """
 
 
-for command in (train.list_plugins, train.describe, train.run, train.export, use.sample, use.inspect, use.predict,
-                evaluate.evaluate, bench.benchmark, bench.plugin_group, watch.runs, watch.plot):
+for command in (
+    train.list_plugins,
+    train.describe,
+    train.run,
+    train.export,
+    use.sample,
+    use.inspect,
+    use.predict,
+    evaluate.evaluate,
+    bench.benchmark,
+    bench.plugin_group,
+    watch.runs,
+    watch.plot,
+):
     cli.add_command(command)
 
 

@@ -12,12 +12,23 @@ from zoo.errors import ZooError
 @click.command()
 @click.argument("names", nargs=-1)
 @click.option("--all", "all_plugins", is_flag=True, help="Every registered plugin, third-party ones included.")
-@click.option("--data-root", type=click.Path(file_okay=False),
-              help="The HW2 data folder (face/, digits/); each plugin trains on its part. Default: the embedded digits.")
+@click.option(
+    "--data-root",
+    type=click.Path(file_okay=False),
+    help="The HW2 data folder (face/, digits/); each plugin trains on its part. Default: the embedded digits.",
+)
 @click.option("--quick", is_flag=True, help="A few dozen steps per plugin: about 3 minutes for all on 2 CPU cores.")
 @click.option("--steps", type=int, help="Training steps for every model, evaluators included (default: each spec's).")
-@click.option("--samples", type=int, help="Outputs per plugin for throughput and quality (default: each spec's, 1000 or 100 quick).")
-@click.option("--study", is_flag=True, help="Run the one plugin's deeper study instead (dann: the HW2 table; ddpm_unet: samplers).")
+@click.option(
+    "--samples",
+    type=int,
+    help="Outputs per plugin for throughput and quality (default: each spec's, 1000 or 100 quick).",
+)
+@click.option(
+    "--study",
+    is_flag=True,
+    help="Run the one plugin's deeper study instead (dann: the HW2 table; ddpm_unet: samplers).",
+)
 @click.option("--out", "out_dir", default="benchmarks/results", show_default=True, type=click.Path(file_okay=False))
 def benchmark(names, all_plugins, data_root, quick, steps, samples, study, out_dir):
     """Train and measure plugins; write a JSON + markdown table (and a picture per plugin) to --out.
@@ -60,12 +71,23 @@ def plugin_group():
 
 @plugin_group.command("new")
 @click.argument("name")
-@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False), help="Where the NAME/ folder goes.")
-@click.option("--family", default="generator", show_default=True,
-              type=click.Choice(["generator", "gan", "sampler", "classifier", "adapter"]),
-              help="generator: a class-conditional VAE (one pass); gan: a hinge GAN with an R1 penalty on zoo.gan.GAN; "
-                   "sampler: conditional flow matching (Euler/Heun steps); classifier: a small CNN; "
-                   "adapter: domain-adversarial (gradient reversal).")
+@click.option(
+    "--dir",
+    "parent",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the NAME/ folder goes.",
+)
+@click.option(
+    "--family",
+    default="generator",
+    show_default=True,
+    type=click.Choice(["generator", "gan", "sampler", "classifier", "adapter"]),
+    help="generator: a class-conditional VAE (one pass); gan: a hinge GAN with an R1 penalty on zoo.gan.GAN; "
+    "sampler: conditional flow matching (Euler/Heun steps); classifier: a small CNN; "
+    "adapter: domain-adversarial (gradient reversal).",
+)
 def plugin_new(name, parent, family):
     """Scaffold a pip-installable plugin package in ./NAME: pyproject.toml with the `zoo.plugins`
     entry point, a small working model of the chosen family with its default config, and a contract test.
@@ -78,7 +100,7 @@ def plugin_new(name, parent, family):
     pytest my_vae/tests                        # zoo.testing.check_plugin
     See CONTRIBUTING.md for what a plugin must do.
     """
-    from zoo.scaffolding import new_plugin
+    from zoo.scaffold import new_plugin
 
     files = new_plugin(name, Path(parent), family)
     root = Path(parent) / name

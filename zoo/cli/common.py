@@ -8,8 +8,10 @@ from pathlib import Path
 import click
 
 WEIGHTS_HELP = "A file or model folder written by `zoo export` (or a Hugging Face Hub id, when online)."
-CONFIG_HELP = ("A YAML config file, or the name of one the plugin ships (`zoo describe NAME` lists them), "
-               "e.g. --config faces-cpu; repeatable, applied in order.")
+CONFIG_HELP = (
+    "A YAML config file, or the name of one the plugin ships (`zoo describe NAME` lists them), "
+    "e.g. --config faces-cpu; repeatable, applied in order."
+)
 SET_HELP = "Override one config key, e.g. --set train.steps=2000 (repeatable)."
 
 
@@ -27,7 +29,7 @@ def device(name: str | None) -> str:
 
 
 def load_classifier(weights: str, name: str | None = None, overrides=(), adapter: bool = False):
-    from zoo.exports import load_classifier as load
+    from zoo.sharing.exports import load_classifier as load
 
     return load(weights, registry(), name, overrides, adapter)
 

@@ -10,7 +10,6 @@ import click
 from zoo.cli import common
 
 
-
 @click.command("list")
 def list_plugins():
     """List the plugins: the built-ins and those installed as packages.
@@ -46,7 +45,7 @@ def describe(name, config_files, overrides):
 
     spec = common.registry().get(name)
     try:
-        spec.plugin_class
+        spec.load()
     except PluginError as exc:
         click.echo(getattr(exc, "details", ""), err=True, nl=False)
         raise
@@ -69,10 +68,16 @@ def describe(name, config_files, overrides):
 @click.argument("name")
 @click.option("--config", "config_files", multiple=True, metavar="FILE|NAME", help=common.CONFIG_HELP)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=common.SET_HELP)
-@click.option("--out", type=click.Path(file_okay=False),
-              help="Run folder (default: runs/NAME, or runs/NAME-2, -3, ... when that one is taken).")
-@click.option("--resume", is_flag=True,
-              help="Continue the run in --out (default: the newest runs/NAME[-K]) from its newest checkpoint.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Run folder (default: runs/NAME, or runs/NAME-2, -3, ... when that one is taken).",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run in --out (default: the newest runs/NAME[-K]) from its newest checkpoint.",
+)
 def run(name, config_files, overrides, out, resume):
     """Train a plugin. Writes checkpoints, metrics.jsonl and preview grids into the run folder.
 
@@ -85,6 +90,7 @@ def run(name, config_files, overrides, out, resume):
     accelerate launch -m zoo run dcgan ...          several GPUs, mixed precision (train.mixed_precision)
     """
     from zoo.api import fit
+    from zoo.runs import folders
 
     registry = common.registry()
     spec = registry.get(name)
@@ -93,7 +99,7 @@ def run(name, config_files, overrides, out, resume):
     if trainer.accelerator.is_main_process:
         minutes, seconds = divmod(time.perf_counter() - started, 60)
         click.echo(f"done: step {trainer.step} in {int(minutes)}m{seconds:02.0f}s, checkpoint {checkpoint}")
-        samples = sorted((run_dir / "samples").glob("*.png"))
+        samples = sorted((run_dir / folders.SAMPLES).glob("*.png"))
         if samples:
             click.echo(f"latest samples: {samples[-1]}")
         click.echo(f"share it: zoo export {run_dir} --out {spec.name}.safetensors")
@@ -101,8 +107,12 @@ def run(name, config_files, overrides, out, resume):
 
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(),
-              help="NAME.safetensors: one file. Any other path: a model folder (config.json + model.safetensors).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(),
+    help="NAME.safetensors: one file. Any other path: a model folder (config.json + model.safetensors).",
+)
 @click.option("--step", type=int, help="Export this checkpoint instead of the newest.")
 @click.option("--no-ema", is_flag=True, help="Export the raw weights even if the run kept an EMA.")
 def export(run_dir, out, step, no_ema):
@@ -120,9 +130,11 @@ def export(run_dir, out, step, no_ema):
     zoo export runs/ddpm_unet --out models/ddpm_unet          (model folder)
     zoo sample --weights models/ddpm_unet --grid grid.png
     """
-    from zoo.exports import export_run
+    from zoo.sharing.exports import export_run
 
     metadata = export_run(Path(run_dir), Path(out), common.registry(), step=step, use_ema=not no_ema)
     ema = " (EMA weights)" if metadata["ema"] == "true" else ""
-    kind = "" if out.endswith(".safetensors") else " (model folder: config.json, model.safetensors, README.md model card)"
+    kind = (
+        "" if out.endswith(".safetensors") else " (model folder: config.json, model.safetensors, README.md model card)"
+    )
     click.echo(f"wrote {out}{kind}: {metadata['plugin']} at step {metadata['step']}{ema}")

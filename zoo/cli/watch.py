@@ -24,7 +24,9 @@ def _wall(seconds) -> str:
 
 @click.command()
 @click.argument("root", default="runs", type=click.Path(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON (every logged metric, the status message).")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the rows as JSON (every logged metric, the status message)."
+)
 def runs(root, as_json):
     """A table of the run folders under ROOT (default runs/), the most recently active first.
 
@@ -38,7 +40,7 @@ def runs(root, as_json):
     zoo runs
     zoo runs runs/benchmark --json | jq '.[] | select(.status == "failed")'
     """
-    from zoo.runs import table
+    from zoo.runs.table import table
 
     if not Path(root).is_dir():
         raise ZooError(f"{root} is not a folder; `zoo run NAME` puts runs in runs/ (or where --out says)")
@@ -50,8 +52,18 @@ def runs(root, as_json):
         click.echo(f"no runs under {root} (a run folder holds config.yaml and metrics.jsonl or checkpoints/)")
         return
     header = ("RUN", "PLUGIN", "STEPS", "STATUS", "METRICS", "WALL", "CHECKPOINT")
-    cells = [(r["run"], r["plugin"], f"{r['step']}/{r['steps'] or '?'}", r["status"], _metrics_cell(r["metrics"]),
-              _wall(r["wall_s"]), r["checkpoint"] or "-") for r in rows]
+    cells = [
+        (
+            r["run"],
+            r["plugin"],
+            f"{r['step']}/{r['steps'] or '?'}",
+            r["status"],
+            _metrics_cell(r["metrics"]),
+            _wall(r["wall_s"]),
+            r["checkpoint"] or "-",
+        )
+        for r in rows
+    ]
     widths = [max(len(str(row[i])) for row in [header, *cells]) for i in range(len(header))]
     for row in [header, *cells]:
         click.echo("  ".join(f"{str(cell):<{w}}" for cell, w in zip(row, widths)).rstrip())
@@ -59,8 +71,12 @@ def runs(root, as_json):
 
 @click.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--metric", "metrics", multiple=True,
-              help="A logged metric to plot (repeatable). Default: every one but images_per_s and data_share.")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="A logged metric to plot (repeatable). Default: every one but images_per_s and data_share.",
+)
 @click.option("--out", default="plot.png", show_default=True, type=click.Path(dir_okay=False), help="The PNG to write.")
 def plot(run_dirs, metrics, out):
     """Curves of the logged metrics of one or more runs, overlaid: against steps, and against training
@@ -70,7 +86,7 @@ def plot(run_dirs, metrics, out):
     zoo plot runs/dcgan runs/dcgan-2 runs/sagan --out compare.png
     zoo plot runs/digit_classifier --metric loss --metric val_acc
     """
-    from zoo.plots import plot as draw
+    from zoo.runs.plots import plot as draw
 
     figure = draw(run_dirs, metrics, out)
     shown = sorted({ax.get_ylabel() for ax in figure.axes})

@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def random_affine(images: torch.Tensor, degrees: float, translate: float, scale_min: float, scale_max: float) -> torch.Tensor:
+def random_affine(
+    images: torch.Tensor, degrees: float, translate: float, scale_min: float, scale_max: float
+) -> torch.Tensor:
     """A random rotation (+-degrees), zoom (scale_min..scale_max) and shift (+-translate of the size)
     per image of an (N, C, H, W) batch, in one batched grid_sample."""
     n = len(images)

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.data.images import decode
+from zoo.data.embedded import mnistm_style_digits
+from zoo.data.images import IMAGE_SUFFIXES, decode, image_files
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
 
@@ -72,7 +73,9 @@ def read_labels_csv(path: Path, classes: int = 10) -> list[tuple[str, int]]:
     for line, row in enumerate(rows, start=2):
         name, label = row["image_name"], (row["label"] or "").strip()
         if not label.isdigit() or int(label) >= classes:
-            raise DataError(f"{path} line {line}: label '{row['label']}' of {name} is not a whole number in 0..{classes - 1}")
+            raise DataError(
+                f"{path} line {line}: label '{row['label']}' of {name} is not a whole number in 0..{classes - 1}"
+            )
         if name in first_row:
             raise DataError(f"{path} lists {name} twice (lines {first_row[name]} and {line}); keep one row per image")
         first_row[name] = line
@@ -87,7 +90,9 @@ def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
     missing = [name for name, _ in rows if not (folder / "data" / name).is_file()]
     if missing:
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
-        raise DataError(f"{listing} lists {missing[0]}{more}, not found in {folder / 'data'}; fix the CSV or add the files")
+        raise DataError(
+            f"{listing} lists {missing[0]}{more}, not found in {folder / 'data'}; fix the CSV or add the files"
+        )
     images = torch.stack([decode(folder / "data" / name, size) for name, _ in rows])
     labels = torch.tensor([label for _, label in rows], dtype=torch.int64)
     return DigitDomain(folder.name, split, images, labels, tuple(n for n, _ in rows), str(folder))
@@ -96,8 +101,6 @@ def load_hw2(folder: Path, split: str, size: int) -> DigitDomain:
 def load_image_folder(folder: Path, size: int) -> DigitDomain:
     """Every image file in a folder, unlabelled (label -1), sorted by name: what `zoo predict` reads.
     Given an HW2 domain folder, its data/ subfolder is used."""
-    from zoo.data.images import IMAGE_SUFFIXES, image_files
-
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DataError(f"'{folder}' is not a folder; point it at a folder of digit images")
@@ -150,8 +153,9 @@ def available_domains(root: Path) -> list[str]:
         return []
     found = set()
     for entry in root.iterdir():
-        if entry.is_dir() and ((entry / "train.csv").is_file() or (entry / "usps.h5").is_file()
-                               or (entry / "train_32x32.mat").is_file()):
+        if entry.is_dir() and (
+            (entry / "train.csv").is_file() or (entry / "usps.h5").is_file() or (entry / "train_32x32.mat").is_file()
+        ):
             found.add(entry.name)
         elif entry.suffix == ".h5":
             found.add(entry.stem)
@@ -165,7 +169,10 @@ def load_domain(root: str, name: str, split: str, size: int) -> DigitDomain:
         raise DataError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")
     base = Path(root).expanduser()
     if not base.is_dir():
-        raise DataError(f"data.root '{base}' is not a folder; point it at the folder holding the domain folders (e.g. hw2_data/digits)")
+        raise DataError(
+            f"data.root '{base}' is not a folder; point it at the folder holding the domain folders (e.g. "
+            "hw2_data/digits)"
+        )
     folder = base / name
     if (folder / "train.csv").is_file() or (folder / "val.csv").is_file():
         if not (folder / f"{split}.csv").is_file():
@@ -229,8 +236,6 @@ def labelled_digits(folder: str, split: str, size: int) -> DigitDomain:
     """One split of a single labelled digit domain: `folder` in the HW2 layout (or usps.h5 / SVHN .mat),
     or, when empty, the embedded MNIST-M-style digits (the first 80% train, the rest val)."""
     if not folder:
-        from zoo.data.embedded import mnistm_style_digits
-
         if split not in SPLITS:
             raise DataError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")
         images, labels = mnistm_style_digits(size)
@@ -240,8 +245,10 @@ def labelled_digits(folder: str, split: str, size: int) -> DigitDomain:
         return DigitDomain("embedded", split, images[part], labels[part], names, "scikit-learn digits (embedded)")
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise DataError(f"data.root '{path}' is not a folder; point it at one digit domain in the HW2 layout "
-                        "(data/ + train.csv + val.csv), e.g. hw2_data/digits/mnistm")
+        raise DataError(
+            f"data.root '{path}' is not a folder; point it at one digit domain in the HW2 layout "
+            "(data/ + train.csv + val.csv), e.g. hw2_data/digits/mnistm"
+        )
     return load_domain(str(path.resolve().parent), path.resolve().name, split, size)
 
 
@@ -255,17 +262,20 @@ def embedded_domains(image_size: int) -> dict[tuple[str, str], DigitDomain]:
     """
     from sklearn.datasets import load_digits
 
-    from zoo.data.embedded import mnistm_style_digits
-
     coloured, labels = mnistm_style_digits(image_size)
     grey = torch.from_numpy(load_digits().images).float().div(16.0).unsqueeze(1)
     grey = F.interpolate(grey, size=image_size, mode="bicubic", align_corners=False).clamp(0, 1)
     grey = grey.mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
     domains = {}
-    for which, name, images, rows in (("source", "coloured", coloured, range(0, 1200)), ("target", "grey", grey, range(1200, 1797))):
+    for which, name, images, rows in (
+        ("source", "coloured", coloured, range(0, 1200)),
+        ("target", "grey", grey, range(1200, 1797)),
+    ):
         cut = rows.start + int(0.8 * len(rows))
         for split, part in (("train", range(rows.start, cut)), ("val", range(cut, rows.stop))):
             index = torch.tensor(part)
             names = tuple(f"{name}_{i:04d}.png" for i in part)
-            domains[which, split] = DigitDomain(name, split, images[index], labels[index], names, "scikit-learn digits (embedded)")
+            domains[which, split] = DigitDomain(
+                name, split, images[index], labels[index], names, "scikit-learn digits (embedded)"
+            )
     return domains

@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 
-
 @lru_cache(maxsize=4)
 def mnistm_style_digits(image_size: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images (N, 3, S, S), int64 labels (N,)) for the 1797 scikit-learn digits."""

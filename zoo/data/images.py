@@ -16,7 +16,6 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2 as T
 from tqdm.auto import tqdm
 
-from zoo.config import Config
 from zoo.errors import DataError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
@@ -88,14 +87,6 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def describe(self) -> str:
         megabytes = self.images.numel() / 2**20
-        return f"{len(self)} images from {self.root}, {self.image_size}x{self.image_size} ({megabytes:.0f} MB in memory)"
-
-
-def image_dataset(data: Config) -> torch.utils.data.Dataset:
-    """`data.root` if set, else the train split of the embedded digits (their val split stays held out
-    for the digit metrics that score what was trained here)."""
-    if data.root:
-        return ImageFolder(data.root, data.image_size)
-    from zoo.data.digits import LabelledDigits, labelled_digits  # digits reads its files through this module
-
-    return LabelledDigits(labelled_digits("", "train", data.image_size))
+        return (
+            f"{len(self)} images from {self.root}, {self.image_size}x{self.image_size} ({megabytes:.0f} MB in memory)"
+        )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
 from zoo.data.digits import DigitDomain, read_labels_csv
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
-from zoo.interfaces import Classifier
 from zoo.files import atomic_write
+from zoo.interfaces import Classifier
 
 
 @torch.no_grad()
@@ -32,8 +32,15 @@ def adapter_accuracy(adapter, split: str) -> dict:
     """An Adapter's accuracy on its target domain's labelled `split` (the HW2 DANN table's figure)."""
     domain = adapter.domain("target", split)
     correct = int((predictions(adapter, domain) == domain.labels).sum())
-    return {"accuracy": correct / len(domain), "correct": correct, "count": len(domain), "target": domain.name,
-            "split": split, "data": domain.source, "described": domain.describe()}
+    return {
+        "accuracy": correct / len(domain),
+        "correct": correct,
+        "count": len(domain),
+        "target": domain.name,
+        "split": split,
+        "data": domain.source,
+        "described": domain.describe(),
+    }
 
 
 def write_predictions(path: str | Path, names: Sequence[str], labels: torch.Tensor) -> Path:
@@ -51,5 +58,8 @@ def csv_accuracy(predictions_csv: str | Path, labels_csv: str | Path) -> tuple[i
     missing = truth.keys() - predicted.keys()
     if missing:
         example = sorted(missing)[0]
-        raise DataError(f"{predictions_csv} has no prediction for {len(missing)} of the {len(truth)} images in {labels_csv} (e.g. {example})")
+        raise DataError(
+            f"{predictions_csv} has no prediction for {len(missing)} of the {len(truth)} images in {labels_csv} "
+            f"(e.g. {example})"
+        )
     return sum(predicted[name] == label for name, label in truth.items()), len(truth)

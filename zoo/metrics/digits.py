@@ -3,7 +3,8 @@ that was asked for, and the Frechet distance to real held-out digits in its feat
 FID with a digit classifier in place of Inception).
 
 `zoo eval digits`, `zoo benchmark`, the ddpm_unet study and the scripts in benchmarks/ all score
-through here, with an evaluator trained by `trained_evaluator` (cached per data folder and length).
+through here, with an evaluator trained by zoo.bench.evaluator.trained_evaluator (cached per data
+folder and length).
 """
 
 from __future__ import annotations
@@ -15,31 +16,10 @@ import torch.nn.functional as F
 
 from zoo.data.digits import DigitDomain, labelled_digits, load_image_folder
 from zoo.data.pixels import uint8_to_model_range
-from zoo.errors import DataError
+from zoo.errors import DataError, ZooError
 from zoo.interfaces import Classifier
-
-EVALUATOR = "digit_classifier"
-EVALUATOR_STEPS = {"quick": 150, "full": 1500}  # the evaluator's training length in a quick / a full benchmark
-
-
-def trained_evaluator(data: str, steps: int, runs: Path, backbone: str | None = None) -> tuple[Classifier, dict]:
-    """The evaluator trained on the labelled digits `data` (one HW2 domain folder; "" for the embedded
-    digits) for `steps`, cached in `runs`, with its default network or `backbone` (model.backbone, e.g. a
-    timm name, for a second opinion from a different architecture); and {file, backbone, steps, data (its
-    held-out split), real_accuracy (on that split), train_wall_s}."""
-    from zoo.bench.common import keyed_folder, trained_model  # training lives above the metrics
-    from zoo.metrics.accuracy import domain_accuracy
-    from zoo.registry import Registry
-
-    overrides = [f"data.root={data}", f"train.steps={steps}", "train.sample_every=0",
-                 *([f"model.backbone={backbone}"] if backbone else [])]
-    spec = Registry.discover().get(EVALUATOR)
-    run_dir = keyed_folder(runs, f"evaluator-{steps}steps", spec.config([], overrides).to_dict(), spec.version)
-    evaluator, wall = trained_model(EVALUATOR, run_dir, overrides)
-    held_out = labelled_digits(data, "val", evaluator.config.data.image_size)
-    return evaluator, {"file": str(run_dir / "model.safetensors"), "backbone": evaluator.config.model.backbone,
-                       "steps": steps, "data": held_out.describe(),
-                       "real_accuracy": domain_accuracy(evaluator, held_out), "train_wall_s": wall and round(wall, 1)}
+from zoo.metrics.accuracy import domain_accuracy
+from zoo.metrics.fid import feature_frechet_distance
 
 
 def labels_from_names(names, classes: int = 10) -> torch.Tensor:
@@ -86,11 +66,15 @@ class DigitScorer:
         """{accuracy, correct, count, per_digit}: how many images the evaluator reads as their label."""
         hits = self.predict(images) == labels
         per_digit = {str(d): hits[labels == d].float().mean().item() for d in labels.unique().tolist()}
-        return {"accuracy": hits.float().mean().item(), "correct": int(hits.sum()), "count": len(hits), "per_digit": per_digit}
+        return {
+            "accuracy": hits.float().mean().item(),
+            "correct": int(hits.sum()),
+            "count": len(hits),
+            "per_digit": per_digit,
+        }
 
     def frechet_distance(self, images: torch.Tensor) -> float:
         """Digit FD between `images` and the real digits given at construction (lower is better)."""
-        from zoo.metrics.fid import feature_frechet_distance
 
         if self.real is None:
             raise ValueError("DigitScorer needs the real digits (real=...) for a Frechet distance")
@@ -108,14 +92,18 @@ def score_generated_folder(evaluator: Classifier, folder: str | Path, real: str 
     """`zoo eval digits`: folder_accuracy of `folder`, beside the evaluator's own accuracy on real
     held-out digits (`real`, an HW2 domain folder; default: the one it was trained on), or a note
     saying why that could not be measured."""
-    from zoo.errors import ZooError
-    from zoo.metrics.accuracy import domain_accuracy
 
     result = DigitScorer(evaluator).folder_accuracy(folder)
     try:
-        held_out = labelled_digits(real if real is not None else evaluator.config.data.get("root", ""), "val",
-                                   evaluator.config.data.image_size)
+        held_out = labelled_digits(
+            real if real is not None else evaluator.config.data.get("root", ""), "val", evaluator.config.data.image_size
+        )
         real_accuracy, real_data = domain_accuracy(evaluator, held_out), held_out.describe()
     except ZooError as exc:
         real_accuracy, real_data = None, f"not measured: {exc}"
-    return {**result, "folder": str(folder), "classifier_real_accuracy": real_accuracy, "classifier_real_data": real_data}
+    return {
+        **result,
+        "folder": str(folder),
+        "classifier_real_accuracy": real_accuracy,
+        "classifier_real_data": real_data,
+    }

@@ -29,7 +29,7 @@ def _dlib():
         import dlib
     except ImportError:
         raise ZooError(
-            "the face metric needs dlib's HOG face detector, an optional extra: pip install -e \".[faces]\" "
+            'the face metric needs dlib\'s HOG face detector, an optional extra: pip install -e ".[faces]" '
             "(installs the prebuilt dlib-bin wheel)"
         ) from None
     return dlib
@@ -63,13 +63,21 @@ def face_rate(folder: str | Path, progress: bool = True) -> dict:
         if original:
             enlarged.add(f"{original[0]}x{original[1]}")
     one = sum(c == 1 for c in counts)
-    note = f"; images of {', '.join(sorted(enlarged))} enlarged to {DETECTOR_SIZE} px (bicubic) first" if enlarged else ""
+    note = (
+        f"; images of {', '.join(sorted(enlarged))} enlarged to {DETECTOR_SIZE} px (bicubic) first" if enlarged else ""
+    )
     return {
-        "metric": "face_rate", "face_rate": one / len(files), "exactly_one_face": one, "count": len(files),
-        "no_face": sum(c == 0 for c in counts), "several_faces": sum(c > 1 for c in counts), "folder": str(folder),
-        "enlarged_from": sorted(enlarged), "enlarged_to": DETECTOR_SIZE if enlarged else None,
-        "backend": f"dlib {dlib.__version__} HOG frontal face detector, upsample {UPSAMPLE} (= face_recognition.face_locations)"
-                   f"{note}",
+        "metric": "face_rate",
+        "face_rate": one / len(files),
+        "exactly_one_face": one,
+        "count": len(files),
+        "no_face": sum(c == 0 for c in counts),
+        "several_faces": sum(c > 1 for c in counts),
+        "folder": str(folder),
+        "enlarged_from": sorted(enlarged),
+        "enlarged_to": DETECTOR_SIZE if enlarged else None,
+        "backend": f"dlib {dlib.__version__} HOG frontal face detector, upsample {UPSAMPLE} "
+        f"(= face_recognition.face_locations){note}",
     }
 
 
@@ -77,5 +85,7 @@ def enlarged_note(result: dict) -> str:
     """' (32x32 images enlarged to 64 px for the detector, which finds no face below that)', or ''."""
     if not result["enlarged_from"]:
         return ""
-    return (f" ({', '.join(result['enlarged_from'])} images enlarged to {result['enlarged_to']} px for the detector, "
-            "which finds no face below that)")
+    return (
+        f" ({', '.join(result['enlarged_from'])} images enlarged to {result['enlarged_to']} px for the detector, "
+        "which finds no face below that)"
+    )

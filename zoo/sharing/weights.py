@@ -8,21 +8,23 @@ never leaves a half-written file under the real name.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-import zoo
 from zoo.errors import WeightsError
 from zoo.files import atomic_write, write_text_atomic
+from zoo.version import VERSION
 
 FORMAT = "zoo.weights.v1"
 
 
-def save_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> None:
+def save_tensors(
+    path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> None:
     # safetensors refuses shared or strided storage; state dicts can hold views.
     flat = {name: t.detach().to("cpu").contiguous().clone() for name, t in tensors.items()}
     atomic_write(Path(path), lambda tmp: save_file(flat, tmp, metadata=dict(metadata or {})))
@@ -50,7 +52,7 @@ def model_metadata(plugin_name: str, plugin_version: str, family: str, config: d
         "plugin": plugin_name,
         "plugin_version": plugin_version,
         "family": family,
-        "zoo_version": zoo.__version__,
+        "zoo_version": VERSION,
         "config": json.dumps(config),
         **extra,
     }
@@ -76,7 +78,9 @@ def resolve_weights(path: str | Path) -> tuple[Path, Path | None]:
     if path.is_dir():
         weights, config = path / FOLDER_WEIGHTS, path / FOLDER_CONFIG
         if not weights.is_file():
-            raise WeightsError(f"{path} is a folder without {FOLDER_WEIGHTS}; pass a model folder from `zoo export RUN --out FOLDER`")
+            raise WeightsError(
+                f"{path} is a folder without {FOLDER_WEIGHTS}; pass a model folder from `zoo export RUN --out FOLDER`"
+            )
         return weights, config if config.is_file() else None
     if path.exists() or not _looks_like_hub_id(str(path)):
         return path, None
@@ -97,12 +101,15 @@ def _download(repo_id: str) -> Path:
     except Exception as exc:  # no network, no such repo, no access: all mean the same to the user
         raise WeightsError(
             f"'{repo_id}' is neither a local file or folder nor a model that could be downloaded from the Hugging Face "
-            f"Hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); check the path, or download "
+            f"Hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); check the path, "
+            "or download "
             "the model folder and pass its path"
         ) from None
 
 
-def read_model_file(path: str | Path, expected_plugin: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str], dict]:
+def read_model_file(
+    path: str | Path, expected_plugin: str | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str], dict]:
     """(tensors, metadata, config dict) of a file written by `zoo export`, or of a model folder (whose
     config.json, which people may edit, then gives the config)."""
     path, config_json = resolve_weights(path)
@@ -111,7 +118,7 @@ def read_model_file(path: str | Path, expected_plugin: str | None = None) -> tup
     if written.startswith("zoo.weights.") and written != FORMAT:
         raise WeightsError(
             f"{path} is in format {written}, written by zoo {metadata.get('zoo_version', '?')}; this zoo "
-            f"({zoo.__version__}) reads {FORMAT}. Install the zoo version that wrote it, or re-export the run with this one"
+            f"({VERSION}) reads {FORMAT}. Install the zoo version that wrote it, or re-export the run with this one"
         )
     if written != FORMAT or "plugin" not in metadata:
         raise WeightsError(f"{path} is a safetensors file but not one written by `zoo export` (no zoo metadata)")
@@ -119,8 +126,10 @@ def read_model_file(path: str | Path, expected_plugin: str | None = None) -> tup
         try:
             metadata = {**metadata, "config": json.dumps(json.loads(config_json.read_text())["config"])}
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise WeightsError(f"{config_json} is not a zoo model config ({type(exc).__name__}: {exc}); "
-                               "re-export the model or fix the file") from None
+            raise WeightsError(
+                f"{config_json} is not a zoo model config ({type(exc).__name__}: {exc}); "
+                "re-export the model or fix the file"
+            ) from None
     if expected_plugin is not None and metadata["plugin"] != expected_plugin:
         raise WeightsError(
             f"{path} holds weights for plugin '{metadata['plugin']}', not '{expected_plugin}'; "
@@ -144,9 +153,11 @@ def version_note(metadata: Mapping[str, str], installed_plugin_version: str) -> 
 
     if not written or series(written) == series(installed_plugin_version):
         return None
-    return (f"it was written by {metadata.get('plugin', '?')} {written} (zoo {metadata.get('zoo_version', '?')}) and "
-            f"{installed_plugin_version} is installed; install the matching version, or re-export it from its run "
-            "with this one")
+    return (
+        f"it was written by {metadata.get('plugin', '?')} {written} (zoo {metadata.get('zoo_version', '?')}) and "
+        f"{installed_plugin_version} is installed; install the matching version, or re-export it from its run "
+        "with this one"
+    )
 
 
 def split_state(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

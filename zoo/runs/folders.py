@@ -1,15 +1,23 @@
-"""Where `zoo run` puts a run when the user names no --out: runs/NAME, then runs/NAME-2, runs/NAME-3, ...
+"""A run folder: what it holds, where `zoo run` puts it, who holds it, what it says about itself.
 
-A new run never lands on an old one, so running the same command twice just works (as in most
-training tools); `--resume` without --out continues the newest run of that plugin. While a run
-trains, it holds its folder (`held`), so that no second run writes into it at the same time.
+Where: with no --out, runs/NAME, then runs/NAME-2, runs/NAME-3, ... A new run never lands on an old
+one, so running the same command twice just works (as in most training tools); `--resume` without
+--out continues the newest run of that plugin. While a run trains, it holds its folder (`held`), so
+that no second run writes into it at the same time.
+
+Status: status.json holds the run's state (running, finished, stopped, non-finite, failed), its step,
+the training wall time, the device and a one-line message. A run that is not holding its folder but
+whose status still says "running" ended without a word (killed, or the machine went down): it reads
+as failed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,10 +26,20 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from zoo import checkpoints
+from zoo.config import PLUGIN_KEY, read_yaml
 from zoo.errors import ZooError
+from zoo.files import write_text_atomic
+from zoo.registry import PluginSpec, Registry
+from zoo.training import checkpoints
 
 RUNS = Path("runs")
+# What a run folder holds, by name: the one place these names are spelled.
+CONFIG = "config.yaml"  # the resolved config it trains with, `plugin:` first
+METRICS = "metrics.jsonl"  # zoo.training.run_log
+SAMPLES = "samples"  # previews, step_000500.png ...
+SCORES = "scores.json"  # what a benchmark measured of it
+STATUS = "status.json"  # write_status / read_status
+LOCK = ".lock"  # held
 
 
 def _numbered(name: str, root: Path) -> list[tuple[int, Path]]:
@@ -65,23 +83,17 @@ def newest_with_checkpoint(name: str, root: Path = RUNS) -> Path:
     )
 
 
-LOCK = ".lock"
-
-
-_held_here: set[Path] = set()  # folders this process holds: holding one again is a no-op
+_held_here: set[Path] = set()  # folders this process holds, which in_use answers for without a second lock
 
 
 @contextmanager
 def held(run_dir: Path):
-    """Hold a run folder for the length of a run: a second `zoo run` into it refuses while this one
-    lives. An OS lock (flock) on RUN/.lock, so the kernel lets go when the process dies, even by
+    """Hold a run folder for the length of a run (start_run takes it, once): a second `zoo run` into it
+    refuses while this one lives. An OS lock (flock) on RUN/.lock, so the kernel lets go when the process dies, even by
     kill -9: a lock left by a killed run never blocks the next one. (No lock where fcntl is missing.)"""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     key = run_dir.resolve()
-    if key in _held_here:
-        yield
-        return
     with open(run_dir / LOCK, "a+") as handle:
         if fcntl is not None:
             try:
@@ -143,8 +155,6 @@ def claim_shared(name: str) -> Path:
 def run_folder_and_config(spec, registry, files: list, overrides, out: str | None, resume: bool):
     """Where `zoo run` trains and with which config: --out, or a fresh runs/NAME[-K]; with --resume
     the run's saved config under the new files and overrides, after checking it is the same plugin."""
-    from zoo.exports import read_run_config
-
     config = spec.config(files, overrides)  # a typo in --set or --config is the first thing to hear about
     if resume:
         run_dir = Path(out) if out else newest_with_checkpoint(spec.name)
@@ -161,3 +171,37 @@ def run_folder_and_config(spec, registry, files: list, overrides, out: str | Non
             )
         return run_dir, config
     return claim_shared(spec.name), config
+
+
+STATES = ("running", "finished", "stopped", "non-finite", "failed")
+
+
+def write_status(run_dir: Path, state: str, **fields) -> None:
+    assert state in STATES, state
+    fields = {"status": state, **fields, "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    write_text_atomic(Path(run_dir) / STATUS, json.dumps(fields, indent=2) + "\n")
+
+
+def read_status(run_dir: Path) -> dict:
+    """The saved status.json (empty when the run predates it or it is unreadable), with "running"
+    corrected to "failed" when no process holds the folder any more."""
+    try:
+        status = json.loads((Path(run_dir) / STATUS).read_text())
+    except (OSError, json.JSONDecodeError):
+        status = {}
+    if in_use(run_dir):
+        return {**status, "status": "running"}
+    if status.get("status") == "running":
+        return {**status, "status": "failed", "message": "the process ended without saying why (killed?)"}
+    return status
+
+
+def read_run_config(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
+    """The plugin spec and the saved config.yaml of a run folder (reads them; runs nothing)."""
+    config_file = Path(run_dir) / CONFIG
+    if not config_file.is_file():
+        raise ZooError(f"'{run_dir}' is not a run folder (no config.yaml); pass the --out folder of a `zoo run`")
+    saved = read_yaml(config_file)
+    if PLUGIN_KEY not in saved:
+        raise ZooError(f"{config_file} does not say which plugin made it (no '{PLUGIN_KEY}:' key)")
+    return registry.get(saved[PLUGIN_KEY]), saved

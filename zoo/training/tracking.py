@@ -25,14 +25,20 @@ from zoo.errors import ConfigError, ZooWarning
 TRACKERS = ("tensorboard", "wandb", "mlflow", "aim")  # each also the name of its pip package
 CHOICES = ("none", *TRACKERS, "all")
 # Trackers whose default set-up talks to a server, and how a user makes them log locally instead.
-SERVERS = {"wandb": ("api.wandb.ai", 443, "set WANDB_MODE=offline to log into the run folder (upload later with `wandb sync`)")}
+SERVERS = {
+    "wandb": ("api.wandb.ai", 443, "set WANDB_MODE=offline to log into the run folder (upload later with `wandb sync`)")
+}
 
 
 def installed(name: str) -> bool:
     from accelerate.utils import is_aim_available, is_mlflow_available, is_tensorboard_available, is_wandb_available
 
-    return {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available,
-            "mlflow": is_mlflow_available, "aim": is_aim_available}[name]()
+    return {
+        "tensorboard": is_tensorboard_available,
+        "wandb": is_wandb_available,
+        "mlflow": is_mlflow_available,
+        "aim": is_aim_available,
+    }[name]()
 
 
 def reachable(host: str, port: int, timeout: float = 3.0) -> bool:
@@ -50,7 +56,10 @@ def network_problem(name: str) -> str | None:
     host, port, fix = SERVERS[name]
     if reachable(host, port):
         return None
-    return f"train.log_with={name} needs a network connection to {host}, and there is none from here: {fix}, or use tensorboard"
+    return (
+        f"train.log_with={name} needs a network connection to {host}, and there is none from here: {fix}, "
+        "or use tensorboard"
+    )
 
 
 def chosen(log_with: str) -> list[str]:
@@ -62,14 +71,18 @@ def chosen(log_with: str) -> list[str]:
         return []
     if log_with != "all":
         if not installed(log_with):
-            raise ConfigError(f"train.log_with={log_with} needs the {log_with} package: "
-                              f"pip install {log_with} (or set train.log_with=none)")
+            raise ConfigError(
+                f"train.log_with={log_with} needs the {log_with} package: "
+                f"pip install {log_with} (or set train.log_with=none)"
+            )
         if problem := network_problem(log_with):
             raise ConfigError(problem)
         return [log_with]
     names = [name for name in TRACKERS if installed(name)]
     if not names:
-        raise ConfigError("train.log_with=all found no tracker installed: pip install tensorboard (or wandb, mlflow, aim)")
+        raise ConfigError(
+            "train.log_with=all found no tracker installed: pip install tensorboard (or wandb, mlflow, aim)"
+        )
     for name in list(names):
         if problem := network_problem(name):
             warnings.warn(f"{problem}; logging without it", ZooWarning, stacklevel=2)
@@ -118,7 +131,9 @@ def log_scalars(accelerator, values: dict, step: int) -> None:
     """A metrics.jsonl row (or evaluation scores) to every tracker; null (non-finite) values left out,
     and elapsed_s, since every tracker records time itself."""
     if accelerator.trackers:
-        accelerator.log({k: v for k, v in values.items() if k not in ("step", "elapsed_s") and v is not None}, step=step)
+        accelerator.log(
+            {k: v for k, v in values.items() if k not in ("step", "elapsed_s") and v is not None}, step=step
+        )
 
 
 def log_grid(accelerator, name: str, pixels: np.ndarray, png: Path, step: int) -> None:

@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 from string import Template
 
-import zoo
 from zoo.errors import ZooError
+from zoo.registry import Registry
+from zoo.version import VERSION
 
-TEMPLATES = Path(__file__).with_name("scaffold")
+TEMPLATES = Path(__file__).parent  # the templates sit beside this module
 # One folder each in scaffold/families/; "gan" is a Generator on zoo.gan.GAN.
 FAMILIES = ("generator", "gan", "sampler", "classifier", "adapter")
 
@@ -21,7 +22,6 @@ def new_plugin(name: str, parent: Path, family: str = "generator") -> list[Path]
         raise ZooError(f"--family must be one of {', '.join(FAMILIES)}, got '{family}'")
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise ZooError(f"plugin names are lowercase Python identifiers (letters, digits, _), e.g. my_vae; got '{name}'")
-    from zoo.registry import Registry
 
     if name in Registry.discover():
         raise ZooError(f"a plugin named '{name}' already exists (see `zoo list`); choose another name")
@@ -32,7 +32,7 @@ def new_plugin(name: str, parent: Path, family: str = "generator") -> list[Path]
         "name": name,
         "package": f"zoo_{name}",
         "class_name": "".join(part.capitalize() for part in name.split("_")),
-        "zoo_version": zoo.__version__,
+        "zoo_version": VERSION,
         "family": family,
     }
     written = []
@@ -41,7 +41,9 @@ def new_plugin(name: str, parent: Path, family: str = "generator") -> list[Path]
         relative = template.relative_to(TEMPLATES).with_suffix("")  # drop .tmpl
         if relative.parts[0] == "families":  # the family's plugin.py and default.yaml go into the package
             relative = Path("package", relative.name)
-        relative = Path(str(relative).replace("package", values["package"], 1)) if relative.parts[0] == "package" else relative
+        relative = (
+            Path(str(relative).replace("package", values["package"], 1)) if relative.parts[0] == "package" else relative
+        )
         if relative.parts[0] == "tests":
             relative = relative.with_name(f"test_{name}.py")
         path = target / relative

@@ -3,12 +3,13 @@ wall time, overlaid run by run, in one PNG."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from zoo.errors import ZooError
 from zoo.files import atomic_write
-from zoo.metric_log import LOOP_KEYS, read_metrics
+from zoo.runs import folders
+from zoo.training.run_log import LOOP_KEYS, read_metrics
 
 AXES = ("step", "elapsed_s")  # the x axes; the loop's other keys (speed) are plotted only when named
 
@@ -17,7 +18,7 @@ def logged_runs(run_dirs: Sequence[str | Path]) -> dict[str, list[dict]]:
     """{label: metrics.jsonl rows} for each run; labels are the folder paths as given."""
     runs = {}
     for run in run_dirs:
-        path = Path(run) / "metrics.jsonl"
+        path = Path(run) / folders.METRICS
         if not path.is_file():
             raise ZooError(f"{run} has no metrics.jsonl: pass run folders from `zoo run` (`zoo runs` lists them)")
         runs[str(run)] = read_metrics(run)

@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from zoo import checkpoints
-from zoo.config import PLUGIN_KEY, read_yaml
 from zoo.errors import WeightsError, ZooError, ZooWarning
-from zoo.interfaces import Plugin
+from zoo.interfaces import Adapter, Classifier, Plugin
 from zoo.registry import PluginSpec, Registry
-from zoo.weights import (
-    load_module_state, model_metadata, read_model_file, save_model_folder, save_tensors, split_state, version_note,
+from zoo.runs.folders import read_run_config
+from zoo.sharing.model_card import write_card
+from zoo.sharing.weights import (
+    load_module_state,
+    model_metadata,
+    read_model_file,
+    save_model_folder,
+    save_tensors,
+    split_state,
+    version_note,
 )
+from zoo.training import checkpoints
 
 
-def read_run_config(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict]:
-    """The plugin spec and the saved config.yaml of a run folder (reads them; runs nothing)."""
-    config_file = Path(run_dir) / "config.yaml"
-    if not config_file.is_file():
-        raise ZooError(f"'{run_dir}' is not a run folder (no config.yaml); pass the --out folder of a `zoo run`")
-    saved = read_yaml(config_file)
-    if PLUGIN_KEY not in saved:
-        raise ZooError(f"{config_file} does not say which plugin made it (no '{PLUGIN_KEY}:' key)")
-    return registry.get(saved[PLUGIN_KEY]), saved
-
-
-def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = None, use_ema: bool = True) -> dict[str, str]:
+def export_run(
+    run_dir: Path, out: Path, registry: Registry, step: int | None = None, use_ema: bool = True
+) -> dict[str, str]:
     """Write the inference weights of a run's checkpoint (the newest, or `step`) to `out`: a
     .safetensors file, or for any other name a model folder (config.json + model.safetensors, and a
     model card, README.md, with its sample grid)."""
@@ -43,12 +41,19 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
         try:
             state = checkpoints.load(checkpoint_dir)
         except checkpoints.CheckpointError as exc:
-            raise checkpoints.CheckpointError(f"{exc}; export another with --step (checkpoints there: {have})") from None
+            raise checkpoints.CheckpointError(
+                f"{exc}; export another with --step (checkpoints there: {have})"
+            ) from None
     from_ema = use_ema and all(name in state.ema for name in spec.plugin_class.export_modules)
     source = state.ema if from_ema else state.modules
     tensors = {f"{name}.{key}": t for name in spec.plugin_class.export_modules for key, t in source[name].items()}
     metadata = model_metadata(
-        spec.name, spec.version, spec.family, config.to_dict(), step=str(state.step), ema=str(from_ema).lower(),
+        spec.name,
+        spec.version,
+        spec.family,
+        config.to_dict(),
+        step=str(state.step),
+        ema=str(from_ema).lower(),
         **spec.plugin_class.io_metadata(config),
     )
     if out.suffix == ".safetensors":
@@ -57,7 +62,6 @@ def export_run(run_dir: Path, out: Path, registry: Registry, step: int | None = 
         if out.is_file():
             raise ZooError(f"--out {out} is a file; give a .safetensors file name or a folder for a model folder")
         save_model_folder(out, tensors, metadata)
-        from zoo.model_card import write_card
 
         write_card(out, run_dir, spec, config, metadata, parameters=sum(t.numel() for t in tensors.values()))
     return metadata
@@ -70,23 +74,28 @@ def load_model(
     `overrides` (KEY=VALUE) change what does not touch the weights, e.g. data.root."""
     tensors, metadata, config_dict = read_model_file(path, expected_plugin)
     if metadata["plugin"] not in registry:
-        raise WeightsError(f"{path} holds a '{metadata['plugin']}' model ({metadata.get('plugin_version', '?')}), and no such "
-                           f"plugin is installed: install it (`zoo list` shows what is), then try again")
+        raise WeightsError(
+            f"{path} holds a '{metadata['plugin']}' model ({metadata.get('plugin_version', '?')}), and no such "
+            f"plugin is installed: install it (`zoo list` shows what is), then try again"
+        )
     spec = registry.get(metadata["plugin"])
     note = version_note(metadata, spec.version)
     try:
         config = spec.config(files=[config_dict])
     except ZooError as exc:
         raise WeightsError(
-            f"{path} was written by zoo {metadata.get('zoo_version', '?')} ({spec.name} {metadata.get('plugin_version', '?')}) "
+            f"{path} was written by zoo {metadata.get('zoo_version', '?')} ({spec.name} "
+            f"{metadata.get('plugin_version', '?')}) "
             f"and its config does not fit this version: {exc}" + (f"; {note}" if note else "")
         ) from None
     if overrides:
         config = spec.config(files=[config_dict], overrides=overrides)
     bad = checkpoints.first_nonfinite(tensors)
     if bad:
-        raise WeightsError(f"{path} holds non-finite weights ({bad}): it would only make blank images; "
-                           "export an earlier checkpoint of its run with `zoo export RUN --step N`")
+        raise WeightsError(
+            f"{path} holds non-finite weights ({bad}): it would only make blank images; "
+            "export an earlier checkpoint of its run with `zoo export RUN --step N`"
+        )
     plugin = spec.build(config)
     try:
         for name in plugin.export_modules:
@@ -98,13 +107,16 @@ def load_model(
     return spec, plugin, metadata
 
 
-def load_classifier(weights: str | Path, registry: Registry, name: str | None = None, overrides=(), adapter: bool = False):
+def load_classifier(
+    weights: str | Path, registry: Registry, name: str | None = None, overrides=(), adapter: bool = False
+):
     """(spec, plugin, metadata) of an exported Classifier (or, with adapter=True, an Adapter), or a
     ZooError saying which family the file holds instead."""
-    from zoo.interfaces import Adapter, Classifier
 
     spec, plugin, metadata = load_model(Path(weights), registry, expected_plugin=name, overrides=overrides)
     wanted, example = (Adapter, "dann") if adapter else (Classifier, "digit_classifier or dann")
     if not isinstance(plugin, wanted):
-        raise ZooError(f"'{spec.name}' is a {spec.family} plugin; this command needs a {wanted.family} (e.g. {example})")
+        raise ZooError(
+            f"'{spec.name}' is a {spec.family} plugin; this command needs a {wanted.family} (e.g. {example})"
+        )
     return spec, plugin, metadata

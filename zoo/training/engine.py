@@ -15,32 +15,46 @@ uninterrupted run would have.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
-import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import send_to_device
 from torch import nn
 from tqdm.auto import tqdm
 
-from zoo import checkpoints, run_folders, runs, tracking
 from zoo.config import Config, dump
 from zoo.data.pixels import to_model_range
 from zoo.data.sharding import ShardedEpochSampler
-from zoo.ema import EMA
 from zoo.errors import ConfigError, DataError, ZooError
-from zoo.files import interrupt_or_defer, write_text_atomic
-from zoo.interfaces import Plugin, TrainStep
-from zoo.metric_log import MetricLog, NonFiniteWatch, scalars
+from zoo.files import write_text_atomic
+from zoo.interfaces import Plugin
 from zoo.registry import PluginSpec
+from zoo.runs import folders
+from zoo.sharing.weights import load_module_state
+from zoo.training import checkpoints, tracking
+from zoo.training.ema import EMA
+from zoo.training.run_log import MetricLog, NonFiniteWatch, scalars
+from zoo.training.step import AcceleratedStep, StopRequest, step_seed
 from zoo.viz import grid_pixels, save_image
-from zoo.weights import load_module_state
+
+
+def start_run(spec: PluginSpec, config: Config, run_dir: Path, resume: bool | None = None) -> tuple[Trainer, Path]:
+    """The one way a run starts, for `zoo run`, zoo.train, the benchmarks and zoo.testing alike: hold
+    the folder (from before the data is read, which takes minutes for a large folder), build the
+    trainer and train, resuming from the folder's newest loadable checkpoint when `resume` (None: when
+    the folder holds a checkpoint). config.yaml is written once the run has its config. Returns
+    (trainer, last checkpoint)."""
+    run_dir = Path(run_dir)
+    with folders.held(run_dir) if folders.process_state().is_main_process else contextlib.nullcontext():
+        trainer = Trainer(spec, config, run_dir)
+        if resume is None:
+            resume = bool(checkpoints.all_checkpoints(run_dir))
+        return trainer, trainer.fit(resume=resume)
+
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 
@@ -49,40 +63,13 @@ class NonFiniteError(ZooError):
     """Training produced a NaN or an infinity; the run stopped without saving it."""
 
 
-class StopRequest:
-    """Ctrl-C / SIGTERM ask the loop to stop after the current step and save; a second Ctrl-C aborts."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        if self.requested:  # abort, but not halfway through a file (the CLI's own handler, zoo.files)
-            interrupt_or_defer(signum, frame)
-            return
-        self.requested = True
-        print("\nstopping after this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
-
-    def __enter__(self) -> "StopRequest":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def step_seed(seed: int, step: int, micro_batch: int, rank: int) -> int:
-    return int(np.random.SeedSequence([seed, step, micro_batch, rank]).generate_state(1)[0])
-
-
 def validate_train_config(config: Config) -> list[str]:
     """Check the train.* keys; return the trackers train.log_with names (a ConfigError says what is wrong)."""
     t = config.train
     if t.mixed_precision not in MIXED_PRECISION:
-        raise ConfigError(f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, got '{t.mixed_precision}'")
+        raise ConfigError(
+            f"train.mixed_precision must be one of {', '.join(MIXED_PRECISION)}, got '{t.mixed_precision}'"
+        )
     if t.mixed_precision == "fp16" and not torch.cuda.is_available():
         raise ConfigError("train.mixed_precision=fp16 needs a CUDA GPU; on the CPU use bf16 or no")
     for key in ("steps", "batch_size", "grad_accum", "log_every"):
@@ -101,13 +88,16 @@ class Trainer:
         trackers = validate_train_config(config)
         self.spec, self.config, self.run_dir = spec, config, Path(run_dir)
         t = config.train
-        self.accelerator = Accelerator(mixed_precision=t.mixed_precision, gradient_accumulation_steps=t.grad_accum,
-                                       log_with=tracking.build(trackers, self.run_dir, spec.name) or None)
+        self.accelerator = Accelerator(
+            mixed_precision=t.mixed_precision,
+            gradient_accumulation_steps=t.grad_accum,
+            log_with=tracking.build(trackers, self.run_dir, spec.name) or None,
+        )
         torch.manual_seed(t.seed)  # initial weights
         self.plugin: Plugin = spec.build(config)
         self.dataset = self.plugin.train_dataset()
         self.optimizers = self.plugin.configure_optimizers()
-        self.schedulers = self.plugin.configure_schedulers(self.optimizers)
+        self.lr_schedulers = self.plugin.configure_lr_schedulers(self.optimizers)
         self.ema: EMA | None = None
         self.resume_from: checkpoints.Checkpoint | None = None
         self.step = 0
@@ -115,24 +105,25 @@ class Trainer:
 
     # --- the loop ---------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> Path:
-        """Train to train.steps (or the time limit, or Ctrl-C) and return the last checkpoint."""
-        held = run_folders.held(self.run_dir) if self.accelerator.is_main_process else contextlib.nullcontext()
-        with held:
-            try:
-                return self._fit(resume)
-            except NonFiniteError as exc:
-                self._set_status("non-finite", message=str(exc))
-                raise
-            except KeyboardInterrupt:
-                self._set_status("stopped", message="aborted by a second Ctrl-C")
-                raise
-            except BaseException as exc:
-                self._set_status("failed", message=str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}")
-                if isinstance(exc, Exception) and not isinstance(exc, ZooError):
-                    self._advise_after(exc)
-                raise
-            finally:
-                tracking.finish(self.accelerator)
+        """Train to train.steps (or the time limit, or Ctrl-C) and return the last checkpoint. The run
+        folder's lock is start_run's: call that, unless a test drives the trainer itself."""
+        try:
+            return self._fit(resume)
+        except NonFiniteError as exc:
+            self._set_status("non-finite", message=str(exc))
+            raise
+        except KeyboardInterrupt:
+            self._set_status("stopped", message="aborted by a second Ctrl-C")
+            raise
+        except BaseException as exc:
+            self._set_status(
+                "failed", message=str(exc) if isinstance(exc, ZooError) else f"{type(exc).__name__}: {exc}"
+            )
+            if isinstance(exc, Exception) and not isinstance(exc, ZooError):
+                self._advise_after(exc)
+            raise
+        finally:
+            tracking.finish(self.accelerator)
 
     def _advise_after(self, exc: Exception) -> None:
         """A bug (in a plugin's training_step, say) keeps its traceback, which points at the line; what
@@ -140,42 +131,56 @@ class Trainer:
         if not self.accelerator.is_main_process or self.status is None:
             return
         saved = (checkpoints.all_checkpoints(self.run_dir) or [None])[-1]
-        advice = (f"zoo: the run is saved up to {saved.name}; once fixed, continue with: "
-                  f"zoo run {self.spec.name} --out {self.run_dir} --resume" if saved else
-                  f"zoo: no checkpoint was saved yet (train.checkpoint_every={self.config.train.checkpoint_every}); "
-                  f"once fixed, start again with --out {self.run_dir}")
+        advice = (
+            f"zoo: the run is saved up to {saved.name}; once fixed, continue with: "
+            f"zoo run {self.spec.name} --out {self.run_dir} --resume"
+            if saved
+            else f"zoo: no checkpoint was saved yet (train.checkpoint_every={self.config.train.checkpoint_every}); "
+            f"once fixed, start again with --out {self.run_dir}"
+        )
         if hasattr(exc, "add_note"):  # Python 3.11+: printed under the traceback
             exc.add_note(advice)
         else:
             self.accelerator.print(advice)
 
     def _set_status(self, state: str, **fields) -> None:
-        """status.json (see zoo.runs), from the main process, once the run has really started."""
+        """status.json (see zoo.runs.folders), from the main process, once the run has really started."""
         if self.status is not None and self.accelerator.is_main_process:
             self.status.update(fields, step=self.step, elapsed_s=self.log.elapsed())
-            runs.write_status(self.run_dir, state, **self.status)
+            folders.write_status(self.run_dir, state, **self.status)
 
     def _fit(self, resume: bool) -> Path:
         acc, t = self.accelerator, self.config.train
         if resume:
             self._load()
-        else:
-            self._start_run_folder()
+        self._write_config()
         self._prepare()
         sampler, loader = self._loader()
         batches = self._batches(sampler, loader)
         acc.print(self._banner(resume))
 
-        log = self.log = MetricLog(self.run_dir / "metrics.jsonl", acc.is_main_process, truncate_after=self.step)
+        log = self.log = MetricLog(self.run_dir / folders.METRICS, acc.is_main_process, truncate_after=self.step)
         tracking.start(acc, f"zoo-{self.spec.name}", self.config.to_dict(), dump(self.config, self.spec.name))
         # Threads, because a CPU run's wall times depend on them as much as on the device.
-        self.status = {"steps": t.steps, "device": str(acc.device), "processes": acc.num_processes,
-                       "threads": torch.get_num_threads(), "mixed_precision": t.mixed_precision, "seed": t.seed}
+        self.status = {
+            "steps": t.steps,
+            "device": str(acc.device),
+            "processes": acc.num_processes,
+            "threads": torch.get_num_threads(),
+            "mixed_precision": t.mixed_precision,
+            "seed": t.seed,
+        }
         self._set_status("running", message=None)
         watch = NonFiniteWatch()
         images_per_step = t.batch_size * t.grad_accum * acc.num_processes
-        bar = tqdm(total=t.steps, initial=self.step, disable=not acc.is_main_process, unit="step", dynamic_ncols=True,
-                   mininterval=0.5 if sys.stderr.isatty() else 30)
+        bar = tqdm(
+            total=t.steps,
+            initial=self.step,
+            disable=not acc.is_main_process,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=0.5 if sys.stderr.isatty() else 30,
+        )
         last_saved = self.step if resume else -1
         deadline = time.monotonic() + t.time_limit_min * 60 if t.time_limit_min > 0 else float("inf")
         out_of_time, failure = False, None
@@ -195,7 +200,14 @@ class Trainer:
                 if log_now:
                     row = log.flush(self.step, images_per_step)
                     tracking.log_scalars(acc, row, self.step)
-                    bar.set_postfix({k: "nan" if v is None else f"{v:.3g}" for k, v in row.items() if k not in ("step", "elapsed_s")}, refresh=False)
+                    bar.set_postfix(
+                        {
+                            k: "nan" if v is None else f"{v:.3g}"
+                            for k, v in row.items()
+                            if k not in ("step", "elapsed_s")
+                        },
+                        refresh=False,
+                    )
                 if (log_now or save_now) and (failure := self._nonfinite(watch, weights=bool(save_now))):
                     break
                 if t.sample_every and self.step % t.sample_every == 0:
@@ -214,8 +226,16 @@ class Trainer:
         if out_of_time:
             acc.print(f"train.time_limit_min={t.time_limit_min} reached at step {self.step}")
         if stop.requested or out_of_time:
-            acc.print(f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume")
-        why = "Ctrl-C / SIGTERM" if stop.requested else f"train.time_limit_min={t.time_limit_min}" if out_of_time else None
+            acc.print(
+                f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume"
+            )
+        why = (
+            "Ctrl-C / SIGTERM"
+            if stop.requested
+            else f"train.time_limit_min={t.time_limit_min}"
+            if out_of_time
+            else None
+        )
         self._set_status("finished" if self.step >= t.steps else "stopped", message=why and f"stopped by {why}")
         return checkpoints.latest(self.run_dir)
 
@@ -231,8 +251,12 @@ class Trainer:
             return None
         name, saved = self.spec.name, checkpoints.all_checkpoints(self.run_dir)
         lower = f"lower the learning rate (optim.*, see `zoo describe {name}`)"
-        advice = (f"{lower} and continue from {saved[-1].name}: zoo run {name} --out {self.run_dir} --resume --set optim.KEY=VALUE"
-                  if saved else f"no checkpoint was saved before it; {lower} and start again")
+        advice = (
+            f"{lower} and continue from {saved[-1].name}: zoo run {name} --out {self.run_dir} --resume --set "
+            "optim.KEY=VALUE"
+            if saved
+            else f"no checkpoint was saved before it; {lower} and start again"
+        )
         what = what or "another process saw a NaN or an infinity"
         return f"training went non-finite: {what}; stopped at step {self.step} without saving. Fix: {advice}"
 
@@ -250,7 +274,7 @@ class Trainer:
 
         return bool(broadcast(torch.tensor([flag], device=self.accelerator.device)).item())
 
-    def _train_one_step(self, batches: Iterator, log: "MetricLog | None" = None) -> dict[str, torch.Tensor]:
+    def _train_one_step(self, batches: Iterator, log: MetricLog | None = None) -> dict[str, torch.Tensor]:
         acc, t = self.accelerator, self.config.train
         modules = list(self.plugin.modules.values())
         for micro in range(t.grad_accum):
@@ -260,8 +284,8 @@ class Trainer:
                 log.data_seconds += time.perf_counter() - waiting
             torch.manual_seed(step_seed(t.seed, self.step, micro, acc.process_index))
             with acc.accumulate(*modules):  # the log shows the last micro-batch's values
-                logs = self.plugin.training_step(batch, TrainStep(self.step, acc, self.optimizers))
-        for scheduler in self.schedulers.values():
+                logs = self.plugin.training_step(batch, AcceleratedStep(self.step, acc, self.optimizers))
+        for scheduler in self.lr_schedulers.values():
             scheduler.step()
         if self.ema is not None:
             self.ema.update(self._unwrapped(), self.step)
@@ -305,16 +329,17 @@ class Trainer:
         self.ema = EMA.of(self.plugin, self._unwrapped(), self.config.train.ema_decay)
         if self.resume_from is not None:
             # Optimizer state goes in after prepare(), which has moved the parameters to the device.
-            checkpoints.restore_optimizers(self.resume_from.optimizers, self.optimizers, self.schedulers, acc.scaler)
-            for name, shadow in (self.ema.shadows.items() if self.ema else ()):
+            checkpoints.restore_optimizers(self.resume_from.optimizers, self.optimizers, self.lr_schedulers, acc.scaler)
+            for name, shadow in self.ema.shadows.items() if self.ema else ():
                 if name in self.resume_from.ema:
                     shadow.load_state_dict(self.resume_from.ema[name])
 
     # --- run folder ---------------------------------------------------------------------------------
-    def _start_run_folder(self) -> None:
+    def _write_config(self) -> None:
+        """config.yaml: what this run trains with (on resume, the saved config under any new overrides)."""
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(self.run_dir / "config.yaml", dump(self.config, self.spec.name))
+            write_text_atomic(self.run_dir / folders.CONFIG, dump(self.config, self.spec.name))
         self.accelerator.wait_for_everyone()
 
     def _load(self) -> None:
@@ -328,8 +353,6 @@ class Trainer:
                 f"the run in {self.run_dir} already reached step {self.step} (train.steps={self.config.train.steps}); "
                 f"to train longer pass e.g. --set train.steps={self.step * 2}"
             )
-        if self.accelerator.is_main_process:
-            write_text_atomic(self.run_dir / "config.yaml", dump(self.config, self.spec.name))
 
     def _save(self) -> None:
         acc = self.accelerator
@@ -341,7 +364,7 @@ class Trainer:
                 modules=self._unwrapped(),
                 ema=self.ema.shadows if self.ema else {},
                 optimizers=self.optimizers,
-                schedulers=self.schedulers,
+                lr_schedulers=self.lr_schedulers,
                 scaler=acc.scaler,
                 keep=self.config.train.keep_checkpoints,
             )
@@ -358,14 +381,14 @@ class Trainer:
         return modules
 
     @torch.no_grad()
-    def _preview_and_evaluate(self, log: "MetricLog", bar: tqdm) -> None:
+    def _preview_and_evaluate(self, log: MetricLog, bar: tqdm) -> None:
         if not self.accelerator.is_main_process:
             return
         with self.plugin.modules_swapped(self.inference_modules()), restored_train_mode(self._unwrapped()):
             images = self.plugin.preview(seed=self.config.train.seed)
             scores = self.plugin.evaluate()
         if images is not None:
-            pixels, png = grid_pixels(images), self.run_dir / "samples" / f"step_{self.step:06d}.png"
+            pixels, png = grid_pixels(images), self.run_dir / folders.SAMPLES / f"step_{self.step:06d}.png"
             png.parent.mkdir(parents=True, exist_ok=True)
             save_image(pixels, png)
             tracking.log_grid(self.accelerator, "samples", pixels, png, self.step)

@@ -19,16 +19,17 @@ import os
 import pickle
 import shutil
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-import zoo
 from zoo.errors import ZooError, ZooWarning
-from zoo.weights import load_tensors, save_tensors, split_state
+from zoo.sharing.weights import load_tensors, save_tensors, split_state
+from zoo.version import VERSION
 
 PREFIX = "step_"
 
@@ -55,7 +56,7 @@ def save(
     modules: Mapping[str, nn.Module],
     ema: Mapping[str, nn.Module],
     optimizers: Mapping[str, torch.optim.Optimizer],
-    schedulers: Mapping[str, Any],
+    lr_schedulers: Mapping[str, Any],
     scaler: Any = None,
     keep: int = 0,
 ) -> Path:
@@ -70,12 +71,12 @@ def save(
     torch.save(
         {
             "optimizers": {n: o.state_dict() for n, o in optimizers.items()},
-            "schedulers": {n: s.state_dict() for n, s in schedulers.items()},
+            "schedulers": {n: s.state_dict() for n, s in lr_schedulers.items()},  # the key files already use
             "scaler": scaler.state_dict() if scaler is not None else None,
         },
         partial / "optimizers.pt",
     )
-    (partial / "state.json").write_text(json.dumps({"step": step, "zoo_version": zoo.__version__}))
+    (partial / "state.json").write_text(json.dumps({"step": step, "zoo_version": VERSION}))
     if final.exists():  # the same step saved again (e.g. a resumed run stopped at once)
         shutil.rmtree(final)
     os.replace(partial, final)
@@ -120,7 +121,7 @@ def first_nonfinite(tensors: Mapping[str, torch.Tensor]) -> str | None:
 
 
 def first_nonfinite_module(modules: Mapping[str, nn.Module]) -> str | None:
-    """"module.parameter" of the first non-finite weight or buffer of `modules`, or None."""
+    """ "module.parameter" of the first non-finite weight or buffer of `modules`, or None."""
     return first_nonfinite(_flatten(modules))
 
 
@@ -182,7 +183,9 @@ LR_KEYS = ("lr", "initial_lr", "max_lr", "min_lr")
 FIXED_KEYS = ("weight_decay", "eps")
 
 
-def restore_optimizers(saved: Mapping[str, Any], optimizers: Mapping, schedulers: Mapping, scaler: Any = None) -> None:
+def restore_optimizers(
+    saved: Mapping[str, Any], optimizers: Mapping, lr_schedulers: Mapping, scaler: Any = None
+) -> None:
     """Optimizer, scheduler and loss-scaler state as saved, with the learning rate, weight decay and
     eps of the config the run resumes with: `--resume --set optim.lr=...` (say, a lower rate after a
     blow-up) takes effect. A changed learning rate scales the saved one, so a schedule continues at
@@ -201,7 +204,7 @@ def restore_optimizers(saved: Mapping[str, Any], optimizers: Mapping, schedulers
                 if key in config:
                     group[key] = config[key]
             ratios[id(group)] = ratio
-    for name, scheduler in schedulers.items():
+    for name, scheduler in lr_schedulers.items():
         scheduler.load_state_dict(saved["schedulers"][name])
         groups = scheduler.optimizer.param_groups
         scheduler.base_lrs = [lr * ratios.get(id(g), 1.0) for lr, g in zip(scheduler.base_lrs, groups)]

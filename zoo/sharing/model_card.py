@@ -16,15 +16,20 @@ from pathlib import Path
 
 import yaml
 
-from zoo import checkpoints, runs
 from zoo.config import Config
 from zoo.files import write_text_atomic
-from zoo.metric_log import LOOP_KEYS, read_metrics
 from zoo.registry import PluginSpec
+from zoo.runs import folders
+from zoo.training import checkpoints
+from zoo.training.run_log import LOOP_KEYS, read_metrics
 
 CARD, GRID = "README.md", "samples.png"
-PIPELINE_TAGS = {"generator": "unconditional-image-generation", "sampler": "unconditional-image-generation",
-                 "classifier": "image-classification", "adapter": "image-classification"}
+PIPELINE_TAGS = {
+    "generator": "unconditional-image-generation",
+    "sampler": "unconditional-image-generation",
+    "classifier": "image-classification",
+    "adapter": "image-classification",
+}
 
 
 def _datasets(config: Config) -> list[str]:
@@ -49,7 +54,9 @@ def _evaluation_scores(run_dir: Path) -> tuple[int | None, dict]:
 
 def _preview(run_dir: Path, step: int) -> tuple[int, Path] | None:
     """(step, path) of the newest preview grid (samples/step_000500.png) at or before `step`."""
-    grids = sorted((checkpoints.step_of(Path(g.stem)), g) for g in (run_dir / "samples").glob(f"{checkpoints.PREFIX}*.png"))
+    grids = sorted(
+        (checkpoints.step_of(Path(g.stem)), g) for g in (run_dir / folders.SAMPLES).glob(f"{checkpoints.PREFIX}*.png")
+    )
     at_or_before = [grid for grid in grids if grid[0] <= step]
     return at_or_before[-1] if at_or_before else None
 
@@ -67,51 +74,89 @@ def write_card(folder: Path, run_dir: Path, spec: PluginSpec, config: Config, me
     run_dir, folder = Path(run_dir), Path(folder)
     step, labelled = int(metadata["step"]), "labels" in metadata
     conditional = labelled and spec.family in ("generator", "sampler")
-    status = runs.read_status(run_dir)
+    status = folders.read_status(run_dir)
     eval_step, eval_scores = _evaluation_scores(run_dir)
     try:
-        benchmark = json.loads((run_dir / "scores.json").read_text())
+        benchmark = json.loads((run_dir / folders.SCORES).read_text())
     except (OSError, json.JSONDecodeError):
         benchmark = {}
     metrics = [*benchmark.get("quality", {}), *eval_scores]
 
-    header = {"library_name": "zoo", "tags": ["zoo", spec.name, spec.family, *(["class-conditional"] if conditional else [])],
-              "datasets": _datasets(config), "metrics": list(dict.fromkeys(metrics))}
+    header = {
+        "library_name": "zoo",
+        "tags": ["zoo", spec.name, spec.family, *(["class-conditional"] if conditional else [])],
+        "datasets": _datasets(config),
+        "metrics": list(dict.fromkeys(metrics)),
+    }
     if spec.family in PIPELINE_TAGS and not conditional:
         header["pipeline_tag"] = PIPELINE_TAGS[spec.family]  # no Hub task names class-conditional generation
     t = config.train
-    lines = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", "",
-             f"# {spec.name} ({spec.family}), trained with zoo", "", spec.summary, "",
-             "## The model", "",
-             f"- Plugin `{spec.name}` {spec.version} ({spec.source}), zoo {metadata.get('zoo_version', '?')}; "
-             f"{parameters:,} parameters in `model.safetensors`, the full config in `config.json`.",
-             f"- Weights of step {step}" + (" (the exponential moving average)" if metadata.get("ema") == "true" else "") + ".",
-             f"- Input/output: {metadata.get('image_size', '?')}x{metadata.get('image_size', '?')} RGB, {metadata.get('normalisation', '')}"
-             + (f"; labels {metadata['labels']}." if labelled else "."), "",
-             "## Training", "",
-             f"- Data: {', '.join(_datasets(config))}.",
-             f"- Steps: {step} of {t.steps} planned, batch {t.batch_size} x {t.grad_accum} (grad accumulation) x "
-             f"{status.get('processes', 1)} process(es), seed {t.seed}, mixed precision {t.mixed_precision}.",
-             f"- Wall time: {_minutes(status.get('elapsed_s'))} of training on {status.get('device', 'a device not recorded')}"
-             + (f" ({status['threads']} threads)" if status.get("threads") and status.get("device") == "cpu" else "") + "; "
-             f"the run ended as: {status.get('status', 'not recorded')}.", "",
-             "## Figures", ""]
+    lines = [
+        "---",
+        yaml.safe_dump(header, sort_keys=False).rstrip(),
+        "---",
+        "",
+        f"# {spec.name} ({spec.family}), trained with zoo",
+        "",
+        spec.summary,
+        "",
+        "## The model",
+        "",
+        f"- Plugin `{spec.name}` {spec.version} ({spec.source}), zoo {metadata.get('zoo_version', '?')}; "
+        f"{parameters:,} parameters in `model.safetensors`, the full config in `config.json`.",
+        f"- Weights of step {step}"
+        + (" (the exponential moving average)" if metadata.get("ema") == "true" else "")
+        + ".",
+        f"- Input/output: {metadata.get('image_size', '?')}x{metadata.get('image_size', '?')} RGB, "
+        f"{metadata.get('normalisation', '')}" + (f"; labels {metadata['labels']}." if labelled else "."),
+        "",
+        "## Training",
+        "",
+        f"- Data: {', '.join(_datasets(config))}.",
+        f"- Steps: {step} of {t.steps} planned, batch {t.batch_size} x {t.grad_accum} (grad accumulation) x "
+        f"{status.get('processes', 1)} process(es), seed {t.seed}, mixed precision {t.mixed_precision}.",
+        f"- Wall time: {_minutes(status.get('elapsed_s'))} of training on "
+        f"{status.get('device', 'a device not recorded')}"
+        + (f" ({status['threads']} threads)" if status.get("threads") and status.get("device") == "cpu" else "")
+        + "; "
+        f"the run ended as: {status.get('status', 'not recorded')}.",
+        "",
+        "## Figures",
+        "",
+    ]
     if benchmark.get("quality"):
-        lines += [f"Measured by `zoo benchmark` ({benchmark.get('date', '?')}, {benchmark.get('device', '?')}):", "",
-                  "| metric | value | how |", "|---|---|---|"]
-        lines += [f"| {q.get('name', name)} | {_figure(q.get('value'))} | {q.get('how', '')} |" for name, q in benchmark["quality"].items()]
+        lines += [
+            f"Measured by `zoo benchmark` ({benchmark.get('date', '?')}, {benchmark.get('device', '?')}):",
+            "",
+            "| metric | value | how |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {q.get('name', name)} | {_figure(q.get('value'))} | {q.get('how', '')} |"
+            for name, q in benchmark["quality"].items()
+        ]
         lines.append("")
     if eval_scores:
         what = (spec.plugin_class.evaluate.__doc__ or "").strip().splitlines()[:1]
-        lines += [f"The plugin's own evaluation during training, at step {eval_step}: "
-                  + ", ".join(f"{k} {_figure(v)}" for k, v in eval_scores.items()) + "." + (f" ({what[0]})" if what else ""), ""]
+        lines += [
+            f"The plugin's own evaluation during training, at step {eval_step}: "
+            + ", ".join(f"{k} {_figure(v)}" for k, v in eval_scores.items())
+            + "."
+            + (f" ({what[0]})" if what else ""),
+            "",
+        ]
     if not benchmark.get("quality") and not eval_scores:
-        lines += [f"Nothing has scored these weights yet. `zoo benchmark {spec.name}` measures its quality metrics.", ""]
+        lines += [
+            f"Nothing has scored these weights yet. `zoo benchmark {spec.name}` measures its quality metrics.",
+            "",
+        ]
     lines += ["## Use", "", f"Install zoo (and the `{spec.name}` plugin, {spec.source}), then:", "", "```bash"]
     if spec.family in ("generator", "sampler"):
         many = "--per-class 100" if conditional else "-n 1000"
-        lines += [f"zoo sample --weights ./{folder.name} {many} --seed 0 --out samples/",
-                  f"zoo sample --weights ./{folder.name} --grid grid.png"]
+        lines += [
+            f"zoo sample --weights ./{folder.name} {many} --seed 0 --out samples/",
+            f"zoo sample --weights ./{folder.name} --grid grid.png",
+        ]
     else:
         lines += [f"zoo predict --weights ./{folder.name} --data IMAGE_FOLDER --out predictions.csv"]
     lines += [f"zoo inspect ./{folder.name}      # this card and the file's metadata", "```", ""]
@@ -119,8 +164,13 @@ def write_card(folder: Path, run_dir: Path, spec: PluginSpec, config: Config, me
     if preview is not None:
         preview_step, grid = preview
         shutil.copyfile(grid, folder / GRID)
-        lines += ["## Samples", "", f"![samples]({GRID})", "",
-                  f"The run's preview at step {preview_step}, drawn with seed {t.seed} "
-                  "by the weights the run sampled with.", ""]
+        lines += [
+            "## Samples",
+            "",
+            f"![samples]({GRID})",
+            "",
+            f"The run's preview at step {preview_step}, drawn with seed {t.seed} by the weights the run sampled with.",
+            "",
+        ]
     write_text_atomic(folder / CARD, "\n".join(lines))
     return folder / CARD

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from zoo.files import write_text_atomic
+from zoo.runs import folders
 
 # What MetricLog itself adds to a row, beside the values the plugin logged: its step, speed and clock.
 LOOP_KEYS = ("step", "images_per_s", "data_share", "elapsed_s")
@@ -22,7 +23,7 @@ LOOP_KEYS = ("step", "images_per_s", "data_share", "elapsed_s")
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
     """The rows of a run's metrics.jsonl (what MetricLog wrote), oldest first."""
-    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if line]
+    return [json.loads(line) for line in (Path(run_dir) / folders.METRICS).read_text().splitlines() if line]
 
 
 def _json_number(value: float) -> float | None:
@@ -33,7 +34,9 @@ def _json_number(value: float) -> float | None:
 def scalars(logs: dict) -> dict[str, torch.Tensor]:
     """What a training_step returned, as float tensors (kept on their device: no sync), once per step
     for both the log and the non-finite watch."""
-    return {k: v.detach().float().reshape(()) if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in logs.items()}
+    return {
+        k: v.detach().float().reshape(()) if torch.is_tensor(v) else torch.tensor(float(v)) for k, v in logs.items()
+    }
 
 
 def _parsed(line: str) -> dict | None:
@@ -105,7 +108,7 @@ class NonFiniteWatch:
     """
 
     def __init__(self):
-        self.first_step: dict[str, torch.Tensor] = {}   # per key: the first bad step, or -1
+        self.first_step: dict[str, torch.Tensor] = {}  # per key: the first bad step, or -1
         self.first_value: dict[str, torch.Tensor] = {}  # per key: its value there
 
     def observe(self, step: int, values: dict[str, torch.Tensor]) -> None:
