@@ -175,8 +175,9 @@ def real_reference(data_root: Path, samples: int, work: Path, fid_dims: int) -> 
     from zoo.data.images import image_files
 
     path = work / "real-reference.json"
-    if path.is_file() and "precision" in json.loads(path.read_text()):  # older ones predate precision/recall
-        return json.loads(path.read_text())
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    if "precision" in saved:  # older ones predate precision/recall: score again
+        return saved
     started = time.perf_counter()
     folder = work / "real-train-sample"
     folder.mkdir(parents=True, exist_ok=True)

@@ -94,16 +94,22 @@ LOSSES = {
 }
 
 
-def squared_input_gradient(discriminator: nn.Module, images: torch.Tensor, condition: tuple = ()) -> torch.Tensor:
-    """E ||grad_x D(x)||^2 over `images`: R1 on real images, R2 on fakes (Mescheder et al. 2018).
+def input_gradient(discriminator: nn.Module, images: torch.Tensor, condition: tuple = ()) -> torch.Tensor:
+    """grad_x D(x) at `images`, the ingredient of R1, R2 and WGAN-GP's penalty.
 
-    In float32 with autocast off: it differentiates a gradient, and half-precision gradients of
-    gradients underflow. create_graph, so that the penalty's own gradient reaches D's weights.
+    In float32 with autocast off: a penalty differentiates this gradient, and half-precision
+    gradients of gradients underflow. create_graph, so that the penalty's own gradient reaches D's
+    weights.
     """
     with torch.autocast(device_type=images.device.type, enabled=False):
         images = images.detach().float().requires_grad_(True)
         (grad,) = torch.autograd.grad(discriminator(images, *condition).float().sum(), images, create_graph=True)
-        return grad.flatten(1).square().sum(1).mean()
+        return grad
+
+
+def squared_input_gradient(discriminator: nn.Module, images: torch.Tensor, condition: tuple = ()) -> torch.Tensor:
+    """E ||grad_x D(x)||^2 over `images`: R1 on real images, R2 on fakes (Mescheder et al. 2018)."""
+    return input_gradient(discriminator, images, condition).flatten(1).square().sum(1).mean()
 
 
 def faces_benchmark(steps: int) -> BenchmarkSpec:
