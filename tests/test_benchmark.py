@@ -293,12 +293,13 @@ def first_reference(stdout: str) -> str:
     return next(line for line in stdout.splitlines() if line.startswith("speed reference: ")).split(": ", 1)[1]
 
 
-def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path):
+def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path, monkeypatch):
     """A segment shorter than one log interval leaves no metrics.jsonl: its point has no speed figures
     instead of the benchmark dying after training and scoring it."""
     import importlib.util
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
+    monkeypatch.syspath_prepend(str(script.parent))  # as when run as a script: its sibling report module
     spec = importlib.util.spec_from_file_location("gan_faces", script)
     gan_faces = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gan_faces)

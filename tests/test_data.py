@@ -142,6 +142,7 @@ def test_training_on_an_image_folder_through_the_cli(image_folder, tmp_path):
         tmp_path / "run2",
     )
     assert too_few.exit_code == 1 and "fewer than one batch" in too_few.output
+    assert "run folder:" not in too_few.output  # refused before the run starts, not at its first step
     empty = zoo("run", "dcgan", "--set", f"data.root={tmp_path / 'nowhere'}", "--out", tmp_path / "run3")
     assert empty.exit_code == 1 and "is not a folder" in empty.output
 

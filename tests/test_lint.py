@@ -1,4 +1,5 @@
-"""The tree is ruff-clean, lint and format, with the settings in pyproject.toml (`ruff check . && ruff format .`)."""
+"""The tree is ruff-clean, lint and format, with the settings in pyproject.toml (`ruff check . && ruff format .`),
+and no module of the product, its plugins or its benchmarks outgrows what a reader takes in at once."""
 
 import subprocess
 import sys
@@ -18,3 +19,16 @@ def test_ruff_check_is_clean():
 def test_ruff_format_is_clean():
     result = ruff("format", "--no-cache", "--check", ".")
     assert result.returncode == 0, f"these files need `ruff format .`:\n{result.stdout}"
+
+
+MAX_MODULE_LINES = 400  # CONTRIBUTING: split a module by what its parts do before it reaches this
+
+
+def test_no_module_is_over_400_lines():
+    too_long = {
+        str(path.relative_to(PROJECT_ROOT)): n
+        for folder in ("zoo", "plugins", "benchmarks", "examples")
+        for path in (PROJECT_ROOT / folder).rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not too_long, f"split these modules by what their parts do (lines): {too_long}"

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import torch
 
+from zoo.errors import DataError
+
 
 class ShardedEpochSampler(torch.utils.data.Sampler[int]):
     """Shuffles by (seed, epoch), gives each process its own shard, and can start mid-epoch.
@@ -31,3 +33,35 @@ class ShardedEpochSampler(torch.utils.data.Sampler[int]):
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.skip_batches) * self.batch_size
+
+
+def training_batches(
+    dataset, batch_size: int, seed: int, rank: int, world_size: int, num_workers: int, pin_memory: bool, skip: int
+) -> Iterator:
+    """Batches for training, endlessly, epoch after epoch, starting after the first `skip` batches
+    this process would have seen (what a resumed run has already trained on). Too small a dataset is
+    an error here, before the run starts, not at its first step."""
+    if len(dataset) < batch_size * world_size:
+        raise DataError(
+            f"the dataset has {len(dataset)} items, fewer than one batch ({batch_size * world_size}); "
+            "lower train.batch_size or add data"
+        )
+    sampler = ShardedEpochSampler(len(dataset), batch_size, seed, rank, world_size)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+    return _endless(sampler, loader, skip)
+
+
+def _endless(sampler: ShardedEpochSampler, loader, skip: int) -> Iterator:
+    epoch, skip = divmod(skip, sampler.batches_per_epoch)
+    while True:
+        sampler.set_epoch(epoch, skip)
+        yield from loader
+        epoch, skip = epoch + 1, 0

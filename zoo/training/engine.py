@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 
 from zoo.config import Config, dump
 from zoo.data.pixels import to_model_range
-from zoo.data.sharding import ShardedEpochSampler
-from zoo.errors import ConfigError, DataError, ZooError
+from zoo.data.sharding import training_batches
+from zoo.errors import ConfigError, ZooError
 from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin
 from zoo.registry import PluginSpec
@@ -155,8 +155,16 @@ class Trainer:
             self._load()
         self._write_config()
         self._prepare()
-        sampler, loader = self._loader()
-        batches = self._batches(sampler, loader)
+        batches = training_batches(
+            self.dataset,
+            t.batch_size,
+            t.seed,
+            acc.process_index,
+            acc.num_processes,
+            num_workers=self.config.data.num_workers,
+            pin_memory=acc.device.type == "cuda",
+            skip=self.step * t.grad_accum,  # a resumed run goes on where it stopped, not at a new epoch
+        )
         acc.print(self._banner(resume))
 
         log = self.log = MetricLog(self.run_dir / folders.METRICS, acc.is_main_process, truncate_after=self.step)
@@ -290,34 +298,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self._unwrapped(), self.step)
         return logs
-
-    def _batches(self, sampler: ShardedEpochSampler, loader) -> Iterator:
-        consumed = self.step * self.config.train.grad_accum
-        epoch, skip = divmod(consumed, sampler.batches_per_epoch)
-        while True:
-            sampler.set_epoch(epoch, skip)
-            yield from loader
-            epoch, skip = epoch + 1, 0
-
-    def _loader(self):
-        acc, t = self.accelerator, self.config.train
-        needed = t.batch_size * acc.num_processes
-        if len(self.dataset) < needed:
-            raise DataError(
-                f"the dataset has {len(self.dataset)} items, fewer than one batch ({needed}); "
-                "lower train.batch_size or add data"
-            )
-        sampler = ShardedEpochSampler(len(self.dataset), t.batch_size, t.seed, acc.process_index, acc.num_processes)
-        loader = torch.utils.data.DataLoader(
-            self.dataset,
-            batch_size=t.batch_size,
-            sampler=sampler,
-            drop_last=True,
-            num_workers=self.config.data.num_workers,
-            pin_memory=acc.device.type == "cuda",
-            persistent_workers=False,
-        )
-        return sampler, loader
 
     def _prepare(self) -> None:
         acc = self.accelerator
