@@ -306,3 +306,17 @@ def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path, monkeypatch):
     assert gan_faces.step_figures(tmp_path) == {}
     (tmp_path / "metrics.jsonl").write_text('{"step": 25, "images_per_s": 10.0, "data_share": 0.5}\n{"step": 50}\n')
     assert gan_faces.step_figures(tmp_path) == {"images_per_s": 10.0, "data_share": 0.5}
+
+
+def test_a_cached_run_on_an_older_drawing_of_the_embedded_digits_is_not_reused(monkeypatch):
+    import zoo.bench.common as common
+
+    def folders() -> tuple[Path, Path]:
+        return tuple(
+            common.keyed_folder(Path("runs"), "dcgan", {"data": {"root": root}}, "1") for root in ("", "hw2/face/train")
+        )
+
+    embedded, on_faces = folders()
+    monkeypatch.setattr(common, "EMBEDDED_VERSION", "a later drawing")
+    assert folders()[0] != embedded  # the embedded data changed: a new run
+    assert folders()[1] == on_faces  # files on disk: their own path is their key

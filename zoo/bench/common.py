@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from zoo.config import PLUGIN_KEY, read_yaml
+from zoo.data.embedded import EMBEDDED_VERSION
 from zoo.errors import ZooError
 from zoo.files import write_text_atomic
 from zoo.interfaces import Plugin
@@ -94,7 +95,9 @@ def keyed_folder(parent: Path, stem: str, config: dict, version: str) -> Path:
 
     root = config.get("data", {}).get("root", "")
     data = "-".join(Path(root).parts[-2:]) if root else "embedded"
-    key = hashlib.sha256(json.dumps([learned_settings(config), version], sort_keys=True, default=str).encode())
+    # The embedded digits are code, not files: a run on an older drawing of them is another model.
+    learned_from = [learned_settings(config), version] + ([] if root else [EMBEDDED_VERSION])
+    key = hashlib.sha256(json.dumps(learned_from, sort_keys=True, default=str).encode())
     return parent / f"{stem}-{data}-{key.hexdigest()[:8]}"
 
 
