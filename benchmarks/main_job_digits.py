@@ -24,6 +24,7 @@ import torch
 from zoo.bench.common import device_label, stamp, write_report
 from zoo.bench.evaluator import EVALUATOR, EVALUATOR_STEPS, trained_evaluator
 from zoo.data.digits import labelled_digits
+from zoo.data.embedded import EMBEDDED_VERSION
 from zoo.data.pixels import uint8_to_model_range
 from zoo.metrics.digits import DigitScorer
 from zoo.metrics.fid import feature_frechet_distance
@@ -76,7 +77,8 @@ def markdown(report: dict) -> str:
         "# Main job digits: how many a digit classifier reads",
         "",
         f"{report['device']}; {report['samples']} samples per generator, seed 0; embedded digits (1797 scikit-learn "
-        "digits, MNIST-M style; generators train on the first 1437, the rest is the held-out val split). "
+        f"digits, drawing {EMBEDDED_VERSION}: `zoo.data.embedded.pen_digits`; generators train on the first 1437, "
+        "the rest is the held-out val split). "
         f"Evaluator: {EVALUATOR}, {report['evaluator']['steps']} steps, "
         f"{report['evaluator']['real_accuracy']:.1%} on {report['evaluator']['data']}. Readable: read with "
         f"probability >= {CONFIDENT}. Digit FD: against the real val "

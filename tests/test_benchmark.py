@@ -202,25 +202,42 @@ def test_a_benchmark_never_scores_a_run_trained_on_other_data(tmp_path, monkeypa
     )
 
 
+TINY_DCGAN = [
+    "data.image_size=16",
+    "model.base_channels=8",
+    "train.batch_size=8",
+    "train.steps=2",
+    "train.sample_every=0",
+]
+
+
 def test_a_run_folder_with_another_config_is_refused(tmp_path):
     from zoo.bench.common import trained_model
     from zoo.errors import ZooError
 
-    tiny = [
-        "data.image_size=16",
-        "model.base_channels=8",
-        "train.batch_size=8",
-        "train.steps=2",
-        "train.sample_every=0",
-    ]
+    tiny = TINY_DCGAN
     trained_model("dcgan", tmp_path / "run", tiny)
     trained_model(
         "dcgan", tmp_path / "run", [*tiny, "train.log_every=1", "train.steps=3"]
     )  # bookkeeping and length only
-    with pytest.raises(
-        ZooError, match=r"holds a run with another config \(model.latent_dim: 100 there, 64 asked for\)"
-    ):
+    with pytest.raises(ZooError, match=r"holds a run with another config \(model.latent_dim: 32 there, 64 asked for\)"):
         trained_model("dcgan", tmp_path / "run", [*tiny, "model.latent_dim=64"])
+
+
+def test_a_named_run_folder_on_an_older_drawing_of_the_embedded_digits_is_refused(tmp_path, monkeypatch):
+    import zoo.bench.common as common
+    from zoo.errors import ZooError
+
+    tiny = TINY_DCGAN
+    common.trained_model("dcgan", tmp_path / "run", tiny)
+    common.trained_model("dcgan", tmp_path / "run", tiny)  # the same drawing: reused
+    drawn = common.EMBEDDED_VERSION
+    monkeypatch.setattr(common, "EMBEDDED_VERSION", "a later drawing")
+    with pytest.raises(ZooError, match=rf"holds a run on drawing {drawn} of the embedded digits, and this zoo draws"):
+        common.trained_model("dcgan", tmp_path / "run", tiny)
+    (tmp_path / "run" / common.DRAWING_FILE).unlink()  # a run from before the drawing was recorded
+    with pytest.raises(ZooError, match=r"on drawing an older one of the embedded digits"):
+        common.trained_model("dcgan", tmp_path / "run", tiny)
 
 
 def test_gan_faces_time_to_quality_on_a_tiny_fixture(tmp_path):

@@ -14,7 +14,7 @@ def defaults():
 def test_defaults_merge_framework_and_plugin_keys(defaults):
     config = resolve(defaults)
     assert config.train.mixed_precision == "no"  # quoted in YAML: a bare `no` would be False
-    assert config.model.latent_dim == 100  # from the plugin's default.yaml
+    assert config.model.latent_dim == 32  # from the plugin's default.yaml
     assert config.data.image_size == 32  # plugin value wins over the framework's 64
     assert plugin_defaults(None)["data"]["image_size"] == 64
 

@@ -10,22 +10,35 @@ from zoo.data.pixels import to_model_range
 from zoo.errors import DataError
 
 
-def test_embedded_digits_are_deterministic_coloured_labelled_and_split():
+def test_embedded_digits_are_deterministic_grey_pen_strokes_labelled_and_split():
     from zoo.data.digits import labelled_digits
+    from zoo.data.embedded import pen_digits
+
+    images, labels = pen_digits(32)
+    assert images.shape == (1797, 3, 32, 32) and images.dtype == torch.uint8
+    assert sorted(set(labels.tolist())) == list(range(10))
+    assert torch.equal(images[:, 0], images[:, 1]) and torch.equal(images[:, 0], images[:, 2])  # grey
+    frame = torch.ones(32, 32, dtype=torch.bool)
+    frame[4:28, 4:28] = False  # the digit keeps to the middle 24x24; its margin stays black
+    assert images[:, :, frame].max() <= 2 and images[:, :, ~frame].float().mean() > 40
+    pen_digits.cache_clear()
+    assert torch.equal(pen_digits(32)[0], images)
+    # One definition of the splits: the first 80% train, the rest held out, no image in both.
+    train, val = labelled_digits("", "train", 32), labelled_digits("", "val", 32)
+    assert (len(train), len(val)) == (1437, 360) and not set(train.names) & set(val.names)
+    assert torch.equal(torch.cat([train.images, val.images]), images)
+
+
+def test_the_mnistm_style_digits_are_deterministic_and_coloured():
     from zoo.data.embedded import mnistm_style_digits
 
     images, labels = mnistm_style_digits(28)
     assert images.shape == (1797, 3, 28, 28) and images.dtype == torch.uint8
-    assert sorted(set(labels.tolist())) == list(range(10))
     channels = images[:100].float().mean(dim=(2, 3))  # colour: the channels differ
     assert (channels.max(1).values - channels.min(1).values).mean() > 5
     mnistm_style_digits.cache_clear()
     assert torch.equal(mnistm_style_digits(28)[0], images)
     assert not torch.equal(mnistm_style_digits(28, seed=1)[0], images)
-    # One definition of the splits: the first 80% train, the rest held out, no image in both.
-    train, val = labelled_digits("", "train", 28), labelled_digits("", "val", 28)
-    assert (len(train), len(val)) == (1437, 360) and not set(train.names) & set(val.names)
-    assert torch.equal(torch.cat([train.images, val.images]), images)
 
 
 def test_digit_strokes_are_visible_against_the_background():

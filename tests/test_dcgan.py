@@ -21,7 +21,7 @@ def test_shapes_at_32_and_64(size):
     spec = Registry.discover().get("dcgan")
     plugin = spec.build(spec.config(overrides=[f"data.image_size={size}"]))
     G, D = plugin.modules["generator"], plugin.modules["discriminator"]
-    images = G(torch.randn(2, 100, 1, 1))
+    images = G(plugin.latent(2))
     assert images.shape == (2, 3, size, size)
     assert images.abs().max() <= 1.0  # tanh output
     scores = D(images)

@@ -101,12 +101,28 @@ def keyed_folder(parent: Path, stem: str, config: dict, version: str) -> Path:
     return parent / f"{stem}-{data}-{key.hexdigest()[:8]}"
 
 
+DRAWING_FILE = "embedded_version.txt"  # beside a benchmark run on the embedded digits: which drawing it learned
+
+
+def _on_embedded_digits(config: dict) -> bool:
+    return not config.get("data", {}).get("root", "")
+
+
 def _check_same_run(run_dir: Path, config: dict) -> None:
     """A run folder that exists holds the run asked for, or nothing is trained or scored in it."""
 
     saved_file = run_dir / folders.CONFIG
     if not saved_file.is_file():
         return
+    drawing_file = run_dir / DRAWING_FILE
+    if _on_embedded_digits(config):
+        drawn = drawing_file.read_text().strip() if drawing_file.is_file() else "an older one"
+        if drawn != EMBEDDED_VERSION:
+            raise ZooError(
+                f"{run_dir} holds a run on drawing {drawn} of the embedded digits, and this zoo draws them as "
+                f"version {EMBEDDED_VERSION}: it is not the model to score; move it away, or give this one "
+                "another folder"
+            )
     saved, wanted = learned_settings(read_yaml(saved_file)), learned_settings(config)
     differ = sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
     if differ:
@@ -129,6 +145,9 @@ def trained_model(
     spec = registry.get(plugin_name)
     config = spec.config(spec.read_configs(files), overrides)
     _check_same_run(run_dir, config.to_dict())
+    if _on_embedded_digits(config.to_dict()) and not (run_dir / DRAWING_FILE).is_file():  # a new run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / DRAWING_FILE, EMBEDDED_VERSION + "\n")
     model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
     done = (
         checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.data.embedded import mnistm_style_digits
+from zoo.data.embedded import mnistm_style_digits, pen_digits
 from zoo.data.images import IMAGE_SUFFIXES, decode, image_files
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
@@ -234,11 +234,11 @@ class DomainPairs(torch.utils.data.Dataset):
 
 def labelled_digits(folder: str, split: str, size: int) -> DigitDomain:
     """One split of a single labelled digit domain: `folder` in the HW2 layout (or usps.h5 / SVHN .mat),
-    or, when empty, the embedded MNIST-M-style digits (the first 80% train, the rest val)."""
+    or, when empty, the embedded pen digits (zoo.data.embedded; the first 80% train, the rest val)."""
     if not folder:
         if split not in SPLITS:
             raise DataError(f"split must be one of {', '.join(SPLITS)}, got '{split}'")
-        images, labels = mnistm_style_digits(size)
+        images, labels = pen_digits(size)
         cut = int(0.8 * len(labels))
         part = slice(0, cut) if split == "train" else slice(cut, None)
         names = tuple(f"embedded_{i:04d}.png" for i in range(len(labels)))[part]
