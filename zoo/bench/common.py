@@ -114,8 +114,8 @@ def _check_same_run(run_dir: Path, config: dict) -> None:
     saved_file = run_dir / folders.CONFIG
     if not saved_file.is_file():
         return
-    drawing_file = run_dir / DRAWING_FILE
     if _on_embedded_digits(config):
+        drawing_file = run_dir / DRAWING_FILE
         drawn = drawing_file.read_text().strip() if drawing_file.is_file() else "an older one"
         if drawn != EMBEDDED_VERSION:
             raise ZooError(
@@ -144,8 +144,9 @@ def trained_model(
     registry = Registry.discover()
     spec = registry.get(plugin_name)
     config = spec.config(spec.read_configs(files), overrides)
-    _check_same_run(run_dir, config.to_dict())
-    if _on_embedded_digits(config.to_dict()) and not (run_dir / DRAWING_FILE).is_file():  # a new run
+    settings = config.to_dict()
+    _check_same_run(run_dir, settings)
+    if _on_embedded_digits(settings) and not (run_dir / DRAWING_FILE).is_file():  # a new run
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / DRAWING_FILE, EMBEDDED_VERSION + "\n")
     model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"

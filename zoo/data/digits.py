@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.data.embedded import mnistm_style_digits, pen_digits
+from zoo.data.embedded import mnistm_style_digits, pen_digits, upscaled_digits
 from zoo.data.images import IMAGE_SUFFIXES, decode, image_files
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
@@ -260,12 +260,8 @@ def embedded_domains(image_size: int) -> dict[tuple[str, str], DigitDomain]:
     Both come from scikit-learn's 1797 real digits, split so no digit image is in both domains:
     the first 1200 coloured MNIST-M-style, the rest grey; 20% of each is its validation split.
     """
-    from sklearn.datasets import load_digits
-
     coloured, labels = mnistm_style_digits(image_size)
-    grey = torch.from_numpy(load_digits().images).float().div(16.0).unsqueeze(1)
-    grey = F.interpolate(grey, size=image_size, mode="bicubic", align_corners=False).clamp(0, 1)
-    grey = grey.mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    grey = upscaled_digits(image_size)[0].mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
     domains = {}
     for which, name, images, rows in (
         ("source", "coloured", coloured, range(0, 1200)),

@@ -27,15 +27,22 @@ EMBEDDED_VERSION = "2"
 PEN_MARGIN = 0.125  # of the frame on each side, kept black around a pen digit (MNIST: 4 of 28 pixels)
 
 
-def _strokes(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(strokes (N, 1, size, size) in [0, 1], labels (N,)) for the 1797 scikit-learn digits."""
+def upscaled_digits(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ink (N, 1, size, size) in [0, 1], bicubic from the 8x8 originals; labels (N,)) for the 1797
+    scikit-learn digits."""
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    strokes = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
-    strokes = F.interpolate(strokes, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    ink = torch.from_numpy(digits.images).float().div(16.0).unsqueeze(1)  # (N, 1, 8, 8) in [0, 1]
+    ink = F.interpolate(ink, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
+    return ink, torch.from_numpy(digits.target).long()
+
+
+def _strokes(size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(strokes (N, 1, size, size) in [0, 1], labels (N,)): the upscaled digits as pen-like strokes."""
+    ink, labels = upscaled_digits(size)
     # A smooth step turns the blurry upscaled 8x8 blobs into pen-like strokes with soft edges.
-    return torch.sigmoid((strokes - 0.45) * 12.0), torch.from_numpy(digits.target).long()
+    return torch.sigmoid((ink - 0.45) * 12.0), labels
 
 
 @lru_cache(maxsize=4)
