@@ -1,10 +1,13 @@
 """How much of the machine each GAN's face training step uses: MFU, measured in one run.
 
-    python benchmarks/gan_step_mfu.py --data-root PATH/face [--steps 40] [--repeats 3] [--set KEY=VALUE ...]
+    python benchmarks/gan_step_mfu.py --data-root PATH/face [--steps 40] [--repeats 3] [--only sagan ...]
+        [--set KEY=VALUE ...]
 
-Each variant (a plugin, a recipe, extra overrides) runs its own training_step in the plain PyTorch
-loop (zoo.bench.plain_loop) on <data-root>/train: FLOPs per step from torch's FlopCounterMode, and
-the median seconds per step over --steps steps after a warm-up. Variants take turns, --repeats
+Each variant (a plugin, a recipe, extra overrides: the CPU recipes as shipped, and with each of the
+engine's opt-in speed-ups, train.channels_last and train.compile) runs its own training_step in the
+plain PyTorch loop (zoo.bench.plain_loop) on <data-root>/train: FLOPs per step from torch's
+FlopCounterMode, and the median seconds per step over --steps steps after a warm-up (a compiled
+variant compiles before it is timed). Variants take turns, --repeats
 rounds, so that drift in the machine's speed lands on all of them alike; each figure is the median
 over the rounds. MFU is the achieved FLOP/s over the best dense probe (zoo.bench.flops) measured at
 the start and the end of the run. Writes benchmarks/results/gan-step-mfu-DATE-DEVICE.{json,md}.
@@ -37,6 +40,12 @@ VARIANTS = (
         ("model.attention_max_size=0",),
     ),
     ("wgan_gp faces-cpu", "wgan_gp", "faces-cpu", ()),
+    # The same steps with the engine's opt-in speed-ups (zoo/training/speed.py).
+    *(
+        (f"{plugin} faces-cpu, {label}", plugin, "faces-cpu", (override,))
+        for label, override in (("channels_last", "train.channels_last=true"), ("compiled", "train.compile=true"))
+        for plugin in ("dcgan", "sagan", "wgan_gp")
+    ),
 )
 
 
@@ -86,15 +95,24 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra config override for every variant",
     )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="TEXT",
+        help="measure only the variants whose label contains one of these, e.g. --only sagan",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
+    variants = [v for v in VARIANTS if not args.only or any(text in v[0] for text in args.only)]
+    if not variants:
+        parser.error(f"--only {' '.join(args.only)} matches none of: " + "; ".join(v[0] for v in VARIANTS))
     if not (args.data_root / "train").is_dir():
         parser.error(f"--data-root must hold train/ (the HW2 face folder); '{args.data_root}' does not")
 
     started, device = time.perf_counter(), torch.device(device_name())
     registry = Registry.discover()
     loops, flops = {}, {}
-    for name, plugin, recipe, overrides in VARIANTS:
+    for name, plugin, recipe, overrides in variants:
         spec = registry.get(plugin)
         config = spec.config(
             spec.read_configs([recipe]), [f"data.root={args.data_root / 'train'}", *overrides, *args.overrides]

@@ -33,6 +33,7 @@ from zoo.diffaugment import diff_augment, parse_policy
 from zoo.errors import ConfigError
 from zoo.interfaces import BenchmarkSpec, Generator, TrainStep
 from zoo.noise import block_normal, class_labels, per_image_generators, per_image_normal
+from zoo.training import speed
 
 
 def _float32(scores: torch.Tensor) -> torch.Tensor:
@@ -99,9 +100,9 @@ def input_gradient(discriminator: nn.Module, images: torch.Tensor, condition: tu
 
     In float32 with autocast off: a penalty differentiates this gradient, and half-precision
     gradients of gradients underflow. create_graph, so that the penalty's own gradient reaches D's
-    weights.
+    weights; for the same reason D runs its plain forward here under train.compile.
     """
-    with torch.autocast(device_type=images.device.type, enabled=False):
+    with torch.autocast(device_type=images.device.type, enabled=False), speed.eager():
         images = images.detach().float().requires_grad_(True)
         (grad,) = torch.autograd.grad(discriminator(images, *condition).float().sum(), images, create_graph=True)
         return grad

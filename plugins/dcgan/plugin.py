@@ -1,5 +1,6 @@
 """The dcgan plugin: the DCGAN pair (zoo.nn, shared with wgan_gp). faces.yaml trains it as HW2 did (BCE loss,
-Adam(2e-4, betas 0.5/0.999)); default.yaml, the main job on digits, with hinge loss and Adam(8e-4, betas 0/0.9)."""
+Adam(2e-4, betas 0.5/0.999)); faces-cpu.yaml (half width) and default.yaml (the main job on digits) with hinge
+loss and Adam(8e-4, betas 0/0.9), chosen by time to quality."""
 
 from __future__ import annotations
 

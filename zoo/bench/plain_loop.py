@@ -8,6 +8,7 @@ import time
 import torch
 
 from zoo.data.pixels import to_model_range
+from zoo.training import speed
 from zoo.training.ema import EMA
 
 
@@ -65,6 +66,7 @@ class PlainLoop:
         self.optimizers = plugin.configure_optimizers()
         self.lr_schedulers = plugin.configure_lr_schedulers(self.optimizers)
         self.ema = EMA.of(plugin, plugin.modules, config.train.ema_decay)
+        speed.apply(plugin.modules, config.train)  # train.channels_last, train.compile: as in the engine
         precision = config.train.mixed_precision if device.type == "cuda" else "no"
         self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
         self.scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
@@ -112,10 +114,11 @@ class PlainLoop:
         """FLOPs of one training step (every forward and backward pass, D and G alike) as torch's
         FlopCounterMode counts them: matmuls, convolutions and attention, not elementwise work. Averaged
         over `steps` steps after a first step (untimed, uncounted) if none was taken yet, so that a cycle
-        such as WGAN-GP's 5 critic steps per generator step is counted whole."""
+        such as WGAN-GP's 5 critic steps per generator step is counted whole. Counted on the plain forward:
+        a compiled one (train.compile) does the same arithmetic."""
         if not self.steps_taken:
             self.step()
-        with _total_flop_counter() as counter:
+        with torch.compiler.set_stance("force_eager"), _total_flop_counter() as counter:
             for _ in range(steps):
                 self.step()
         return counter.get_total_flops() / steps

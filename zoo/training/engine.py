@@ -35,7 +35,7 @@ from zoo.interfaces import Plugin
 from zoo.registry import PluginSpec
 from zoo.runs import folders
 from zoo.sharing.weights import load_module_state
-from zoo.training import checkpoints, tracking
+from zoo.training import checkpoints, speed, tracking
 from zoo.training.ema import EMA
 from zoo.training.run_log import MetricLog, NonFiniteWatch, scalars
 from zoo.training.step import AcceleratedStep, StopRequest, step_seed
@@ -80,6 +80,7 @@ def validate_train_config(config: Config) -> list[str]:
             raise ConfigError(f"train.{key} must be 0 or more, got {t[key]}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
+    speed.compile_backend(t)  # an unknown backend fails here, not at the first step
     return tracking.chosen(t.log_with)
 
 
@@ -307,6 +308,8 @@ class Trainer:
         self.plugin.modules = dict(zip(names, prepared[: len(names)]))
         self.optimizers = dict(zip(opt_names, prepared[len(names) :]))
         self.ema = EMA.of(self.plugin, self._unwrapped(), self.config.train.ema_decay)
+        # After the EMA copies are taken: they sample, and stay plain modules.
+        speed.apply(self._unwrapped(), self.config.train)
         if self.resume_from is not None:
             # Optimizer state goes in after prepare(), which has moved the parameters to the device.
             checkpoints.restore_optimizers(self.resume_from.optimizers, self.optimizers, self.lr_schedulers, acc.scaler)
