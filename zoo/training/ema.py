@@ -28,6 +28,12 @@ class EMA:
             return None
         return cls({name: modules[name] for name in plugin.ema_modules}, decay)
 
+    def load(self, states: dict[str, dict]) -> None:
+        """Restore the shadows a checkpoint saved (state dicts by module name; others stay as they are)."""
+        for name, shadow in self.shadows.items():
+            if name in states:
+                shadow.load_state_dict(states[name])
+
     def decay_at(self, step: int) -> float:
         return min(self.decay, (1 + step) / (10 + step))
 

@@ -1,15 +1,15 @@
-"""The one training loop, on accelerate.Accelerator. Plugins supply modules, optimizers, a dataset and
-a `training_step`; everything else is here: devices, mixed precision, gradient accumulation,
-multi-GPU (`accelerate launch -m zoo run ...`), seeding, EMA, checkpoints, resume, logging, previews.
+"""The one training loop, on accelerate.Accelerator. Plugins supply modules, optimizers, a dataset and a
+`training_step`; everything else is here: devices, mixed precision, gradient accumulation, multi-GPU
+(`accelerate launch -m zoo run ...`), seeding, EMA, channels_last and torch.compile (zoo.training.speed),
+checkpoints, resume, logging, previews.
 
-Good work is never lost: a run holds its folder (no second run writes into it at once); a logged
-value that turns NaN or infinite stops the run with an error before anything non-finite is saved
-(fp16's loss scaler still skips its overflowing steps: those leave the loss finite); resume starts
-from the newest checkpoint that loads, skipping any that a crash or a full disk left unreadable.
+Good work is never lost: a run holds its folder (no second run writes into it at once); a logged value
+that turns NaN or infinite stops the run with an error before anything non-finite is saved (fp16's loss
+scaler still skips its overflowing steps: those leave the loss finite); resume starts from the newest
+checkpoint that loads, skipping any that a crash or a full disk left unreadable.
 
-Reproducibility: the initial weights depend on train.seed; the data order on (seed, epoch); the
-randomness inside step k on (seed, k). So a run resumed from a checkpoint continues exactly as the
-uninterrupted run would have.
+Reproducibility: the initial weights depend on train.seed; the data order on (seed, epoch); the randomness
+inside step k on (seed, k). So a resumed run continues exactly as the uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def validate_train_config(config: Config) -> list[str]:
             raise ConfigError(f"train.{key} must be 0 or more, got {t[key]}")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {t.ema_decay}")
-    speed.compile_backend(t)  # an unknown backend fails here, not at the first step
+    speed.compile_backend(t)  # an unknown backend fails here, before the data is read
     return tracking.chosen(t.log_with)
 
 
@@ -308,14 +308,12 @@ class Trainer:
         self.plugin.modules = dict(zip(names, prepared[: len(names)]))
         self.optimizers = dict(zip(opt_names, prepared[len(names) :]))
         self.ema = EMA.of(self.plugin, self._unwrapped(), self.config.train.ema_decay)
-        # After the EMA copies are taken: they sample, and stay plain modules.
-        speed.apply(self._unwrapped(), self.config.train)
+        speed.apply(self._unwrapped(), self.config.train)  # after the EMA copies: they sample, as plain modules
         if self.resume_from is not None:
             # Optimizer state goes in after prepare(), which has moved the parameters to the device.
             checkpoints.restore_optimizers(self.resume_from.optimizers, self.optimizers, self.lr_schedulers, acc.scaler)
-            for name, shadow in self.ema.shadows.items() if self.ema else ():
-                if name in self.resume_from.ema:
-                    shadow.load_state_dict(self.resume_from.ema[name])
+            if self.ema is not None:
+                self.ema.load(self.resume_from.ema)
 
     # --- run folder ---------------------------------------------------------------------------------
     def _write_config(self) -> None:
