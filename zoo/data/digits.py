@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.data.embedded import mnistm_style_digits, pen_digits, upscaled_digits
+from zoo.data.embedded import grey_to_rgb_uint8, mnistm_style_digits, pen_digits, upscaled_digits
 from zoo.data.images import IMAGE_SUFFIXES, decode, image_files
 from zoo.data.pixels import uint8_to_model_range
 from zoo.errors import DataError
@@ -261,7 +261,7 @@ def embedded_domains(image_size: int) -> dict[tuple[str, str], DigitDomain]:
     the first 1200 coloured MNIST-M-style, the rest grey; 20% of each is its validation split.
     """
     coloured, labels = mnistm_style_digits(image_size)
-    grey = upscaled_digits(image_size)[0].mul(255).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+    grey = grey_to_rgb_uint8(upscaled_digits(image_size)[0])
     domains = {}
     for which, name, images, rows in (
         ("source", "coloured", coloured, range(0, 1200)),

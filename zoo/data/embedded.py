@@ -38,6 +38,11 @@ def upscaled_digits(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return ink, torch.from_numpy(digits.target).long()
 
 
+def grey_to_rgb_uint8(ink: torch.Tensor) -> torch.Tensor:
+    """(N, 1, H, W) in [0, 1] -> (N, 3, H, W) uint8, the grey copied to three channels as datasets store it."""
+    return ink.mul(255.0).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
+
+
 def _strokes(size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(strokes (N, 1, size, size) in [0, 1], labels (N,)): the upscaled digits as pen-like strokes."""
     ink, labels = upscaled_digits(size)
@@ -51,8 +56,7 @@ def pen_digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     margin = round(PEN_MARGIN * image_size)
     strokes, labels = _strokes(image_size - 2 * margin)
     strokes = F.pad(strokes, (margin,) * 4)
-    images = strokes.mul(255.0).round().to(torch.uint8).expand(-1, 3, -1, -1).contiguous()
-    return images, labels
+    return grey_to_rgb_uint8(strokes), labels
 
 
 @lru_cache(maxsize=4)
