@@ -118,7 +118,7 @@ class PlainLoop:
         a compiled one (train.compile) does the same arithmetic."""
         if not self.steps_taken:
             self.step()
-        with torch.compiler.set_stance("force_eager"), _total_flop_counter() as counter:
+        with speed.eager(), _total_flop_counter() as counter:
             for _ in range(steps):
                 self.step()
         return counter.get_total_flops() / steps
