@@ -235,8 +235,8 @@ def test_a_named_run_folder_on_an_older_drawing_of_the_embedded_digits_is_refuse
     monkeypatch.setattr(common, "EMBEDDED_VERSION", "a later drawing")
     with pytest.raises(ZooError, match=rf"holds a run on drawing {drawn} of the embedded digits, and this zoo draws"):
         common.trained_model("dcgan", tmp_path / "run", tiny)
-    (tmp_path / "run" / common.DRAWING_FILE).unlink()  # a run from before the drawing was recorded
-    with pytest.raises(ZooError, match=r"on drawing an older one of the embedded digits"):
+    (tmp_path / "run" / common.folders.DRAWING).unlink()  # a run from before the drawing was recorded
+    with pytest.raises(ZooError, match=r"on an unrecorded drawing of the embedded digits"):
         common.trained_model("dcgan", tmp_path / "run", tiny)
 
 

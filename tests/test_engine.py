@@ -69,6 +69,28 @@ def test_resume_after_a_crash_drops_log_lines_past_the_checkpoint(tmp_path):
     assert steps == [1, 2, 3, 4]
 
 
+def test_a_run_on_the_embedded_digits_records_their_drawing_and_resuming_another_drawing_warns(tmp_path, image_folder):
+    from zoo.data.embedded import EMBEDDED_VERSION
+    from zoo.runs import folders
+
+    run = tmp_path / "run"
+    train_tiny(run, 2)
+    assert (run / folders.DRAWING).read_text().strip() == EMBEDDED_VERSION
+    same = zoo("run", "dcgan", "--out", run, "--resume", "--set", "train.steps=3")
+    assert same.exit_code == 0 and "embedded digits" not in same.output, same.output
+    (run / folders.DRAWING).write_text("1\n")  # as if it had been trained on an older drawing
+    older = zoo("run", "dcgan", "--out", run, "--resume", "--set", "train.steps=4")
+    assert older.exit_code == 0, older.output
+    assert "may have learned drawing 1 of the embedded digits" in older.output
+    assert "start a fresh run without --resume" in older.output
+    (run / folders.DRAWING).unlink()  # a run from before zoo recorded the drawing
+    unrecorded = zoo("run", "dcgan", "--out", run, "--resume", "--set", "train.steps=5")
+    assert "may have learned an older drawing of the embedded digits" in unrecorded.output
+    on_files = tmp_path / "on-files"
+    train_tiny(on_files, 1, "--set", f"data.root={image_folder}")
+    assert not (on_files / folders.DRAWING).exists()  # its images are files: nothing to record
+
+
 def test_old_checkpoints_are_pruned(tmp_path):
     run = tmp_path / "run"
     train_tiny(run, 6, "--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=2")

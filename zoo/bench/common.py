@@ -101,9 +101,6 @@ def keyed_folder(parent: Path, stem: str, config: dict, version: str) -> Path:
     return parent / f"{stem}-{data}-{key.hexdigest()[:8]}"
 
 
-DRAWING_FILE = "embedded_version.txt"  # beside a benchmark run on the embedded digits: which drawing it learned
-
-
 def _on_embedded_digits(config: dict) -> bool:
     return not config.get("data", {}).get("root", "")
 
@@ -115,11 +112,11 @@ def _check_same_run(run_dir: Path, config: dict) -> None:
     if not saved_file.is_file():
         return
     if _on_embedded_digits(config):
-        drawing_file = run_dir / DRAWING_FILE
-        drawn = drawing_file.read_text().strip() if drawing_file.is_file() else "an older one"
+        drawn = folders.drawing_learned(run_dir)
         if drawn != EMBEDDED_VERSION:
+            drawn = "an unrecorded drawing" if drawn == folders.UNRECORDED else f"drawing {drawn}"
             raise ZooError(
-                f"{run_dir} holds a run on drawing {drawn} of the embedded digits, and this zoo draws them as "
+                f"{run_dir} holds a run on {drawn} of the embedded digits, and this zoo draws them as "
                 f"version {EMBEDDED_VERSION}: it is not the model to score; move it away, or give this one "
                 "another folder"
             )
@@ -145,10 +142,7 @@ def trained_model(
     spec = registry.get(plugin_name)
     config = spec.config(spec.read_configs(files), overrides)
     settings = config.to_dict()
-    _check_same_run(run_dir, settings)
-    if _on_embedded_digits(settings) and not (run_dir / DRAWING_FILE).is_file():  # a new run
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / DRAWING_FILE, EMBEDDED_VERSION + "\n")
+    _check_same_run(run_dir, settings)  # start_run records the drawing of a new run on the embedded digits
     model_file, timing = run_dir / "model.safetensors", run_dir / "train_wall_s.json"
     done = (
         checkpoints.all_checkpoints(run_dir) and checkpoints.step_of(checkpoints.latest(run_dir)) >= config.train.steps

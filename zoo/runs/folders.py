@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,7 +28,8 @@ except ImportError:  # Windows
     fcntl = None
 
 from zoo.config import PLUGIN_KEY, read_yaml
-from zoo.errors import ZooError
+from zoo.data.embedded import EMBEDDED_VERSION
+from zoo.errors import ZooError, ZooWarning
 from zoo.files import write_text_atomic
 from zoo.registry import PluginSpec, Registry
 from zoo.training import checkpoints
@@ -40,6 +42,8 @@ SAMPLES = "samples"  # previews, step_000500.png ...
 SCORES = "scores.json"  # what a benchmark measured of it
 STATUS = "status.json"  # write_status / read_status
 LOCK = ".lock"  # held
+DRAWING = "embedded_version.txt"  # a run on the embedded digits: the drawing it learned (note_drawing)
+UNRECORDED = "unrecorded"  # drawing_learned of a run from before zoo wrote DRAWING
 
 
 def _numbered(name: str, root: Path) -> list[tuple[int, Path]]:
@@ -205,3 +209,32 @@ def read_run_config(run_dir: Path, registry: Registry) -> tuple[PluginSpec, dict
     if PLUGIN_KEY not in saved:
         raise ZooError(f"{config_file} does not say which plugin made it (no '{PLUGIN_KEY}:' key)")
     return registry.get(saved[PLUGIN_KEY]), saved
+
+
+def drawing_learned(run_dir: Path) -> str:
+    """Which drawing of the embedded digits (zoo.data.embedded.EMBEDDED_VERSION) a run on them learned;
+    UNRECORDED for a run from before zoo recorded it."""
+    drawing_file = Path(run_dir) / DRAWING
+    return drawing_file.read_text().strip() if drawing_file.is_file() else UNRECORDED
+
+
+def note_drawing(run_dir: Path, data, resume: bool) -> None:
+    """For a run on the embedded digits (no data.root), from the trainer's main process: a new run
+    records the drawing it learns from, and resuming one that learned another drawing warns, since it
+    would go on training on other images than it started on. The embedded digits are code, not files,
+    so nothing else in the folder would tell."""
+    if data.get("root"):
+        return
+    if not resume:
+        write_text_atomic(Path(run_dir) / DRAWING, EMBEDDED_VERSION + "\n")
+        return
+    learned = drawing_learned(run_dir)
+    if learned != EMBEDDED_VERSION:
+        learned = "an older drawing" if learned == UNRECORDED else f"drawing {learned}"
+        warnings.warn(
+            f"{run_dir} may have learned {learned} of the embedded digits ({DRAWING}), and this zoo draws "
+            f"them as version {EMBEDDED_VERSION} (zoo.data.embedded): resuming would train it on other images "
+            "than it started on; to train on the current drawing alone, start a fresh run without --resume",
+            ZooWarning,
+            stacklevel=2,
+        )

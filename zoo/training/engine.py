@@ -154,7 +154,7 @@ class Trainer:
         acc, t = self.accelerator, self.config.train
         if resume:
             self._load()
-        self._write_config()
+        self._write_config(resume)
         self._prepare()
         batches = training_batches(
             self.dataset,
@@ -232,19 +232,14 @@ class Trainer:
             self._save()
         if not t.sample_every or self.step % t.sample_every:
             self._preview_and_evaluate(log, bar)
+        limit = f"train.time_limit_min={t.time_limit_min}"
         if out_of_time:
-            acc.print(f"train.time_limit_min={t.time_limit_min} reached at step {self.step}")
+            acc.print(f"{limit} reached at step {self.step}")
         if stop.requested or out_of_time:
             acc.print(
                 f"stopped at step {self.step}; continue with: zoo run {self.spec.name} --out {self.run_dir} --resume"
             )
-        why = (
-            "Ctrl-C / SIGTERM"
-            if stop.requested
-            else f"train.time_limit_min={t.time_limit_min}"
-            if out_of_time
-            else None
-        )
+        why = "Ctrl-C / SIGTERM" if stop.requested else limit if out_of_time else None
         self._set_status("finished" if self.step >= t.steps else "stopped", message=why and f"stopped by {why}")
         return checkpoints.latest(self.run_dir)
 
@@ -316,11 +311,13 @@ class Trainer:
                 self.ema.load(self.resume_from.ema)
 
     # --- run folder ---------------------------------------------------------------------------------
-    def _write_config(self) -> None:
-        """config.yaml: what this run trains with (on resume, the saved config under any new overrides)."""
+    def _write_config(self, resume: bool) -> None:
+        """config.yaml: what this run trains with (on resume, the saved config under any new overrides);
+        and on the embedded digits, the drawing it learns from (folders.note_drawing)."""
         if self.accelerator.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             write_text_atomic(self.run_dir / folders.CONFIG, dump(self.config, self.spec.name))
+            folders.note_drawing(self.run_dir, self.config.data, resume)
         self.accelerator.wait_for_everyone()
 
     def _load(self) -> None:
