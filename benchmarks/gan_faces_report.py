@@ -57,9 +57,11 @@ def write_results(report: dict, out: Path, stamp: str, work: Path) -> list[Path]
                 f"| {speed} | {mflop} | {mfu} | {share} | {p['score_wall_s']:.0f} s |"
             )
     grids = "\n".join(f"![{name}]({stamp}-{name}-first32.png)" for name in report["models"])
+    overrides = report.get("overrides") or []
+    recipe = "its recipe" + (" and the overrides " + ", ".join(f"`{o}`" for o in overrides) if overrides else "")
     md_path.write_text(
         f"# GANs on HW2 faces: time to quality ({report['date']}, {report['device']})\n\n" + "\n".join(lines) + "\n\n"
-        f"Each model trains on `{report['data_root']}/train` ({report['train_images']} images) with its recipe, in "
+        f"Each model trains on `{report['data_root']}/train` ({report['train_images']} images) with {recipe}, in "
         f"segments of {report['score_every']:g} minutes; after each, training stops and the EMA generator draws "
         f"{report['samples']} images with seed 0. **minutes**: wall minutes of training (`train.time_limit_min`, "
         "summed over "

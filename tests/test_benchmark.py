@@ -310,9 +310,7 @@ def first_reference(stdout: str) -> str:
     return next(line for line in stdout.splitlines() if line.startswith("speed reference: ")).split(": ", 1)[1]
 
 
-def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path, monkeypatch):
-    """A segment shorter than one log interval leaves no metrics.jsonl: its point has no speed figures
-    instead of the benchmark dying after training and scoring it."""
+def load_gan_faces(monkeypatch):
     import importlib.util
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "gan_faces.py"
@@ -320,6 +318,29 @@ def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("gan_faces", script)
     gan_faces = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gan_faces)
+    return gan_faces
+
+
+def test_the_speed_reference_keeps_the_recipe_of_2026_11_23_whatever_faces_cpu_ships(monkeypatch):
+    gan_faces = load_gan_faces(monkeypatch)
+    config = gan_faces.reference_config(Registry.discover().get("dcgan"), Path("face"))
+    assert dict(config.gan) == {
+        "loss": "bce",
+        "n_critic": 1,
+        "diffaugment": "",
+        "r1": 0.0,
+        "r2": 0.0,
+        "penalty_every": 1,
+    }
+    assert dict(config.optim) == {"lr_g": 0.0002, "lr_d": 0.0002, "betas": [0.5, 0.999]}
+    assert (config.model.base_channels, config.train.batch_size, config.data.image_size) == (32, 64, 64)
+    assert not config.train.channels_last and not config.train.compile
+
+
+def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path, monkeypatch):
+    """A segment shorter than one log interval leaves no metrics.jsonl: its point has no speed figures
+    instead of the benchmark dying after training and scoring it."""
+    gan_faces = load_gan_faces(monkeypatch)
     assert gan_faces.step_figures(tmp_path) == {}
     (tmp_path / "metrics.jsonl").write_text('{"step": 25, "images_per_s": 10.0, "data_share": 0.5}\n{"step": 50}\n')
     assert gan_faces.step_figures(tmp_path) == {"images_per_s": 10.0, "data_share": 0.5}

@@ -9,6 +9,7 @@ from conftest import TINY, zoo
 from zoo.plugins.sagan.model import Discriminator, Generator, SelfAttention
 from zoo.plugins.wgan_gp.plugin import gradient_penalty
 from zoo.registry import Registry
+from zoo.testing import RecordingStep
 from zoo.training import checkpoints
 
 
@@ -113,6 +114,16 @@ def test_gradient_penalty_is_the_same_under_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = gradient_penalty(critic, real, fake)
     assert mixed.dtype == torch.float32 and mixed.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_a_lazy_gradient_penalty_is_computed_every_k_critic_steps_and_weighted_k(monkeypatch):
+    spec = Registry.discover().get("wgan_gp")
+    plugin = spec.build(spec.config([], ["data.image_size=16", "model.base_channels=4", "gan.penalty_every=4"]))
+    monkeypatch.setattr("zoo.plugins.wgan_gp.plugin.gradient_penalty", lambda critic, real, fake: torch.tensor(0.5))
+    batch = {"image": torch.zeros(2, 3, 16, 16)}
+    logs = [plugin.training_step(batch, RecordingStep(backward=False, index=i)) for i in range(5)]
+    # gp_weight 10 * 0.5, weighted by penalty_every 4, on critic steps 0 and 4 only
+    assert [log["gp"].item() if "gp" in log else None for log in logs] == [20.0, None, None, None, 20.0]
 
 
 def test_wgan_gp_takes_five_critic_steps_per_generator_step(tmp_path):

@@ -4,11 +4,11 @@ A GAN plugin subclasses `GAN` and supplies `build_modules` ({"generator", "discr
 optionally, `discriminator_penalty` (extra D loss terms, logged by name); the loss (`gan.loss`), the
 number of discriminator steps per generator step (`gan.n_critic`), the DiffAugment policy applied to
 everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout"; empty for none), the R1 and
-R2 gradient penalties (`gan.r1`, `gan.r2`: gammas, 0 for off; `gan.penalty_every`) and the two Adam
-optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come from its config. Losses take raw
-discriminator scores (logits: no sigmoid at D's end) and return scalars. `gan.loss: rpgan` with
-gan.r1 and gan.r2 is R3GAN's objective (Huang et al. 2024). Sampling uses the EMA of the generator when the run kept
-one (`train.ema_decay`).
+R2 gradient penalties (`gan.r1`, `gan.r2`: gammas, 0 for off), how often D's penalties are computed
+(`gan.penalty_every`) and the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come
+from its config. Losses take raw discriminator scores (logits: no sigmoid at D's end) and return
+scalars. `gan.loss: rpgan` with gan.r1 and gan.r2 is R3GAN's objective (Huang et al. 2024).
+Sampling uses the EMA of the generator when the run kept one (`train.ema_decay`).
 
 A config with `model.num_classes` > 0 makes the GAN class-conditional: the networks are called as
 G(z, y) and D(x, y), training reads labelled batches ({"image", "label"}) and G is given the real
@@ -217,26 +217,31 @@ class GAN(Generator):
         `real` and `fake` are the batches D has just judged: after DiffAugment (`augment`) when
         gan.diffaugment is set, `fake` detached from G. Return a dict of named terms, each logged
         under its name beside loss_d (which includes their sum), or one tensor, folded into loss_d.
+        Like R1 and R2 it is lazy under gan.penalty_every k: called on every k-th D step, weighted k.
         To differentiate D at its input, use `squared_input_gradient` or call
         self.modules["discriminator"] again on an input that requires grad. R1 and R2 need no
-        override: gan.r1 and gan.r2 add them (`input_gradient_penalties`).
+        override: gan.r1 and gan.r2 add them.
         """
         return {}
 
-    def input_gradient_penalties(
+    def discriminator_penalties(
         self, real: torch.Tensor, fake: torch.Tensor, condition: tuple, index: int
-    ) -> dict[str, torch.Tensor]:
-        """gamma/2 * E ||grad_x D(x)||^2 on the real images (r1) and the fakes (r2), for the gammas
-        gan.r1 and gan.r2 that are not 0. With gan.penalty_every k > 1 they are computed on every k-th
-        D step only, weighted k times (the lazy regularisation of StyleGAN2)."""
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor | float]:
+        """(named terms, unnamed term) to add to D's loss at D step `index`: the plugin's own
+        `discriminator_penalty` and gamma/2 * E ||grad_x D(x)||^2 on the real images (r1) and the fakes
+        (r2), for the gammas gan.r1 and gan.r2 that are not 0. With gan.penalty_every k > 1 they are
+        computed on every k-th D step only, weighted k times (the lazy regularisation of StyleGAN2)."""
         if index % self.penalty_every:
-            return {}
+            return {}, 0
+        k, own = self.penalty_every, self.discriminator_penalty(real, fake)
+        named, unnamed = (own, 0) if isinstance(own, dict) else ({}, own)
         D, images = self.modules["discriminator"], {"r1": real, "r2": fake}
-        return {
-            name: 0.5 * gamma * self.penalty_every * squared_input_gradient(D, images[name], condition)
+        gradient_norms = {
+            name: 0.5 * gamma * squared_input_gradient(D, images[name], condition)
             for name, gamma in self.penalty_gammas.items()
             if gamma
         }
+        return {name: k * term for name, term in {**named, **gradient_norms}.items()}, k * unnamed
 
     def training_step(self, batch: dict, step: TrainStep) -> dict[str, torch.Tensor]:
         G, D = self.modules["generator"], self.modules["discriminator"]
@@ -251,10 +256,8 @@ class GAN(Generator):
 
         real, seen_fake = self.augment(real), self.augment(fake)
         d_loss = self.loss.discriminator(D(real, *condition), D(seen_fake.detach(), *condition))
-        own = self.discriminator_penalty(real, seen_fake.detach())
-        named, unnamed = (own, 0) if isinstance(own, dict) else ({}, own)  # named terms are logged
-        terms = {**named, **self.input_gradient_penalties(real, seen_fake.detach(), condition, step.index)}
-        d_loss = d_loss + sum(terms.values()) + unnamed
+        terms, unnamed = self.discriminator_penalties(real, seen_fake.detach(), condition, step.index)
+        d_loss = d_loss + sum(terms.values()) + unnamed  # the named terms are logged
         step.optimize("discriminator", d_loss)
         logs = {"loss_d": d_loss.detach(), **{name: term.detach() for name, term in terms.items()}}
 

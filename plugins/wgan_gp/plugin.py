@@ -2,7 +2,8 @@
 
 As in the reference report: the generator is DCGAN's; the critic is DCGAN's discriminator without
 BatchNorm and Sigmoid (both from zoo.nn). The critic takes `gan.n_critic` (5) steps per generator step; its loss adds
-lambda * (||grad_x D(x)|| - 1)^2 at random points between real and fake images (Gulrajani et al. 2017).
+lambda * (||grad_x D(x)|| - 1)^2 at random points between real and fake images (Gulrajani et al. 2017),
+on every `gan.penalty_every`-th critic step (weighted that many times; 1, every step, as in the paper).
 """
 
 from __future__ import annotations
