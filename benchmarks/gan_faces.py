@@ -16,7 +16,7 @@ measured and reported apart, so it never eats the training budget.
 
 Runs live in runs/benchmark/gan-faces-DEVICE/NAME. Running the script again resumes them and keeps
 the points already scored, so `--minutes 60 --plugins dcgan` after `--minutes 20` extends the dcgan
-curve. Results: benchmarks/results/gan-faces-DATE-DEVICE.{json,md,png} and each model's first-32 grid.
+curve; a segment trained by a call that stopped while scoring it is scored, not trained again. Results: benchmarks/results/gan-faces-DATE-DEVICE.{json,md,png} and each model's first-32 grid.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PLUGINS = ("dcgan", "sagan", "wgan_gp")
 # dcgan faces-cpu's training speed on 2 CPU cores on 2026-11-23: what a budget's minutes are scaled to.
 REFERENCE_IMAGES_PER_S = 125.0
+# points.json's key for a model's segment that was trained and not yet scored (the call stopped while scoring).
+UNSCORED = "trained_unscored"
 # The reference is faces-cpu's network as it was then, with that day's recipe pinned: a later change of
 # dcgan's CPU recipe must not move the yardstick.
 REFERENCE_RECIPE = (
@@ -232,7 +234,7 @@ def step_figures(run: Path) -> dict:
     }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -275,7 +277,7 @@ def main() -> None:
     )
     parser.add_argument("--work", type=Path, help="where the runs live (default runs/benchmark/gan-faces-DEVICE)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     for flag, value in (("--minutes", args.minutes), ("--score-every", args.score_every), ("--samples", args.samples)):
         if value <= 0:
             parser.error(f"{flag} must be above 0, got {value}")
@@ -305,17 +307,23 @@ def main() -> None:
             if any(p.get(budget_key, -1.0) >= target - 1e-6 for p in model["points"]):
                 continue  # scored in an earlier invocation
             last = model["points"][-1] if model["points"] else {}
-            # The segment's wall minutes: in scaled minutes, what today's speed needs to reach the target.
-            done = last.get(budget_key, 0.0)
-            wall_minutes = round((target - done) / scale, 4)
-            wall = train_segment(name, recipe, args.data_root, work / name, wall_minutes, args.overrides)
-            point = {
-                "minutes": round(last.get("minutes", 0.0) + wall_minutes, 2),
-                "train_wall_s": round(wall + sum(p["segment_wall_s"] for p in model["points"]), 1),
-                "segment_wall_s": round(wall, 1),
-            }
-            if "scale" in reference:  # this segment's minutes at 2026-11-23's speed, on top of the earlier ones'
-                point["scaled_minutes"] = round(last.get("scaled_minutes", 0.0) + wall_minutes * reference["scale"], 2)
+            # A segment that a stopped call trained but did not score is scored now, not trained again.
+            point = model.get(UNSCORED)
+            if point is None:
+                # The segment's wall minutes: in scaled minutes, what today's speed needs to reach the target.
+                done = last.get(budget_key, 0.0)
+                wall_minutes = round((target - done) / scale, 4)
+                wall = train_segment(name, recipe, args.data_root, work / name, wall_minutes, args.overrides)
+                point = {
+                    "minutes": round(last.get("minutes", 0.0) + wall_minutes, 2),
+                    "train_wall_s": round(wall + sum(p["segment_wall_s"] for p in model["points"]), 1),
+                    "segment_wall_s": round(wall, 1),
+                }
+                if "scale" in reference:  # this segment's minutes at 2026-11-23's speed, on top of earlier ones'
+                    point["scaled_minutes"] = round(last.get("scaled_minutes", 0.0) + wall_minutes * scale, 2)
+                model[UNSCORED] = point
+                state_path.write_text(json.dumps(state, indent=2))
+            point = dict(point)
             point.update(score(name, work / name, args.data_root, args.samples, work, args.fid_dims))
             point.update(step_figures(work / name))
             flops = flops or flop_per_image(name, recipe, args.data_root, args.overrides)
@@ -323,6 +331,7 @@ def main() -> None:
             if "images_per_s" in point:
                 point["mfu"] = round(flops * point["images_per_s"] / reference["ceiling"]["flop_per_s"], 3)
             model["points"].append(point)
+            del model[UNSCORED]
             state_path.write_text(json.dumps(state, indent=2))  # a stopped benchmark keeps its scored points
             print(
                 f"{name} at {target:g} {budget_key.replace('_', ' ')}: "

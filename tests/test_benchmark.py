@@ -337,6 +337,34 @@ def test_the_speed_reference_keeps_the_recipe_of_2026_11_23_whatever_faces_cpu_s
     assert not config.train.channels_last and not config.train.compile
 
 
+def test_gan_faces_scores_a_segment_trained_by_a_stopped_call_instead_of_training_it_again(tmp_path, monkeypatch):
+    gan_faces = load_gan_faces(monkeypatch)
+    for split in ("train", "val"):
+        (tmp_path / "face" / split).mkdir(parents=True)
+    trained, scored = [], []
+
+    def score(*args):
+        scored.append(len(trained))
+        if len(scored) == 1:
+            raise KeyboardInterrupt  # the user stops the study while it scores its first segment
+        return {"fid": 50.0}
+
+    monkeypatch.setattr(gan_faces, "speed_reference", lambda *a: {"scale": 2.0, "ceiling": {"flop_per_s": 1e9}})
+    monkeypatch.setattr(gan_faces, "train_segment", lambda *a: trained.append(a[4]) or 30.0)
+    monkeypatch.setattr(gan_faces, "score", score)
+    monkeypatch.setattr(gan_faces, "step_figures", lambda run: {})
+    monkeypatch.setattr(gan_faces, "flop_per_image", lambda *a: 1e6)
+    monkeypatch.setattr(gan_faces, "real_reference", lambda *a: {})
+    monkeypatch.setattr(gan_faces, "write_results", lambda *a: [])
+    argv = ["--data-root", str(tmp_path / "face"), "--plugins", "dcgan", "--minutes", "30", "--work", str(tmp_path)]
+    with pytest.raises(KeyboardInterrupt):
+        gan_faces.main(argv)
+    gan_faces.main(argv)
+    assert trained == [7.5, 7.5]  # two segments of 15 scaled minutes at x2, each trained once
+    points = json.loads((tmp_path / "points.json").read_text())["dcgan"]["points"]
+    assert [(p["scaled_minutes"], p["minutes"], p["fid"]) for p in points] == [(15.0, 7.5, 50.0), (30.0, 15.0, 50.0)]
+
+
 def test_gan_faces_scores_a_segment_that_logged_nothing(tmp_path, monkeypatch):
     """A segment shorter than one log interval leaves no metrics.jsonl: its point has no speed figures
     instead of the benchmark dying after training and scoring it."""
