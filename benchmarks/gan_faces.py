@@ -16,7 +16,8 @@ measured and reported apart, so it never eats the training budget.
 
 Runs live in runs/benchmark/gan-faces-DEVICE/NAME. Running the script again resumes them and keeps
 the points already scored, so `--minutes 60 --plugins dcgan` after `--minutes 20` extends the dcgan
-curve; a segment trained by a call that stopped while scoring it is scored, not trained again. Results: benchmarks/results/gan-faces-DATE-DEVICE.{json,md,png} and each model's first-32 grid.
+curve; a segment trained by a call that stopped while scoring it is scored, not trained again.
+Results: benchmarks/results/gan-faces-DATE-DEVICE.{json,md,png} and each model's first-32 grid.
 """
 
 from __future__ import annotations
