@@ -3,8 +3,9 @@
     python benchmarks/gan_step_mfu.py --data-root PATH/face [--steps 40] [--repeats 3] [--only sagan ...]
         [--set KEY=VALUE ...]
 
-Each variant (a plugin, a recipe, extra overrides: the CPU recipes as shipped, and with each of the
-engine's opt-in speed-ups, train.channels_last and train.compile) runs its own training_step in the
+Each variant (a plugin, a recipe, extra overrides: the CPU recipes as shipped, sagan's at other
+widths and batch sizes, and each recipe with and without the engine's opt-in speed-ups,
+train.channels_last and train.compile) runs its own training_step in the
 plain PyTorch loop (zoo.bench.plain_loop) on <data-root>/train: FLOPs per step from torch's
 FlopCounterMode, and the median seconds per step over --steps steps after a warm-up (a compiled
 variant compiles before it is timed). Variants take turns, --repeats
@@ -40,10 +41,29 @@ VARIANTS = (
         ("model.attention_max_size=0",),
     ),
     ("wgan_gp faces-cpu", "wgan_gp", "faces-cpu", ()),
-    # The same steps with the engine's opt-in speed-ups (zoo/training/speed.py).
+    # SAGAN's width and batch: the levers that make its convolutions denser (the matmul probe is the
+    # ceiling, and a 32-channel convolution on 2 cores reaches about half of it).
     *(
-        (f"{plugin} faces-cpu, {label}", plugin, "faces-cpu", (override,))
-        for label, override in (("channels_last", "train.channels_last=true"), ("compiled", "train.compile=true"))
+        (f"sagan faces-cpu, {label}", "sagan", "faces-cpu", overrides)
+        for label, overrides in (
+            ("batch 128", ("train.batch_size=128",)),
+            ("base_channels 48", ("model.base_channels=48",)),
+            ("base_channels 64 (the report's width)", ("model.base_channels=64",)),
+            (
+                "base_channels 64, batch 128",
+                ("model.base_channels=64", "train.batch_size=128"),
+            ),
+        )
+    ),
+    # The same steps with the engine's opt-in speed-ups (zoo/training/speed.py); sagan's recipe has
+    # channels_last on, so its variant is the step without it.
+    ("sagan faces-cpu, channels_last off", "sagan", "faces-cpu", ("train.channels_last=false",)),
+    *(
+        (f"{plugin} faces-cpu, channels_last", plugin, "faces-cpu", ("train.channels_last=true",))
+        for plugin in ("dcgan", "wgan_gp")
+    ),
+    *(
+        (f"{plugin} faces-cpu, compiled", plugin, "faces-cpu", ("train.compile=true",))
         for plugin in ("dcgan", "sagan", "wgan_gp")
     ),
 )
