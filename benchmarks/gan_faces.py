@@ -53,6 +53,7 @@ REFERENCE_RECIPE = (
     "optim.lr_g=0.0002",
     "optim.lr_d=0.0002",
     "optim.betas=[0.5,0.999]",
+    "optim.lr_decay_from=1.0",
     "model.latent_dim=100",
     "model.base_channels=32",
     "train.batch_size=64",

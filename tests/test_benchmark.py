@@ -332,7 +332,7 @@ def test_the_speed_reference_keeps_the_recipe_of_2026_11_23_whatever_faces_cpu_s
         "r2": 0.0,
         "penalty_every": 1,
     }
-    assert dict(config.optim) == {"lr_g": 0.0002, "lr_d": 0.0002, "betas": [0.5, 0.999]}
+    assert dict(config.optim) == {"lr_g": 0.0002, "lr_d": 0.0002, "betas": [0.5, 0.999], "lr_decay_from": 1.0}
     assert (config.model.base_channels, config.train.batch_size, config.data.image_size) == (32, 64, 64)
     assert not config.train.channels_last and not config.train.compile
 

@@ -114,6 +114,26 @@ def test_bad_penalty_settings_are_config_errors():
         tiny_dcgan("gan.penalty_every=0")
 
 
+def test_lr_decay_from_holds_both_rates_then_takes_them_linearly_to_zero():
+    from zoo.errors import ConfigError
+
+    assert tiny_dcgan().configure_lr_schedulers(tiny_dcgan().configure_optimizers()) == {}  # constant by default
+    plugin = tiny_dcgan("train.steps=10", "optim.lr_decay_from=0.6", "optim.lr_g=0.001", "optim.lr_d=0.002")
+    optimizers = plugin.configure_optimizers()
+    schedulers = plugin.configure_lr_schedulers(optimizers)
+    rates = []
+    for _ in range(10):  # the rate each of the run's 10 steps trains at, as the engine steps them
+        rates.append({name: opt.param_groups[0]["lr"] for name, opt in optimizers.items()})
+        for name, scheduler in schedulers.items():
+            optimizers[name].step()
+            scheduler.step()
+    factors = [1.0] * 7 + [0.75, 0.5, 0.25]  # constant for 6 of 10 steps, then a line to 0 at step 10
+    assert [r["generator"] for r in rates] == pytest.approx([0.001 * f for f in factors])
+    assert [r["discriminator"] for r in rates] == pytest.approx([0.002 * f for f in factors])
+    with pytest.raises(ConfigError, match="optim.lr_decay_from .* got 1.5"):
+        tiny_dcgan("optim.lr_decay_from=1.5")
+
+
 def test_frozen_module_passes_gradients_through_but_gets_none():
     layer = torch.nn.Linear(2, 1)
     x = torch.randn(3, 2, requires_grad=True)

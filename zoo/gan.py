@@ -5,9 +5,10 @@ optionally, `discriminator_penalty` (extra D loss terms, logged by name); the lo
 number of discriminator steps per generator step (`gan.n_critic`), the DiffAugment policy applied to
 everything D sees (`gan.diffaugment`, e.g. "color,translation,cutout"; empty for none), the R1 and
 R2 gradient penalties (`gan.r1`, `gan.r2`: gammas, 0 for off), how often D's penalties are computed
-(`gan.penalty_every`) and the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) come
-from its config. Losses take raw discriminator scores (logits: no sigmoid at D's end) and return
-scalars. `gan.loss: rpgan` with gan.r1 and gan.r2 is R3GAN's objective (Huang et al. 2024).
+(`gan.penalty_every`), the two Adam optimizers (`optim.lr_g`, `optim.lr_d`, `optim.betas`) and their
+linear decay to zero over the last part of the run (`optim.lr_decay_from`) come from its config.
+Losses take raw discriminator scores (logits: no sigmoid at D's end) and return scalars.
+`gan.loss: rpgan` with gan.r1 and gan.r2 is R3GAN's objective (Huang et al. 2024).
 Sampling uses the EMA of the generator when the run kept one (`train.ema_decay`).
 
 A config with `model.num_classes` > 0 makes the GAN class-conditional: the networks are called as
@@ -169,6 +170,12 @@ class GAN(Generator):
                 f"gan.r1 and gan.r2 must be >= 0 and gan.penalty_every >= 1, got "
                 f"{self.penalty_gammas['r1']}, {self.penalty_gammas['r2']} and {self.penalty_every}"
             )
+        self.lr_decay_from = float(config.optim.get("lr_decay_from", 1.0))
+        if not 0.0 <= self.lr_decay_from <= 1.0:
+            raise ConfigError(
+                f"optim.lr_decay_from is the share of train.steps after which the rates start to fall "
+                f"(0 to 1; 1 keeps them constant), got {self.lr_decay_from}"
+            )
         try:
             self.augment_policy = parse_policy(gan.get("diffaugment", ""))
         except ValueError as exc:
@@ -204,6 +211,20 @@ class GAN(Generator):
                 self.modules["discriminator"].parameters(), lr=optim.lr_d, betas=tuple(optim.betas)
             ),
         }
+
+    def configure_lr_schedulers(self, optimizers):
+        """With optim.lr_decay_from < 1, every rate stays constant for that share of train.steps and
+        then falls linearly to 0 at the last step (SNGAN's schedule, Miyato et al. 2018, over part of
+        the run); none by default."""
+        if self.lr_decay_from >= 1.0:
+            return {}
+        steps = self.config.train.steps
+        start = self.lr_decay_from * steps
+
+        def factor(step: int) -> float:
+            return max(0.0, min(1.0, (steps - step) / (steps - start)))
+
+        return {name: torch.optim.lr_scheduler.LambdaLR(opt, factor) for name, opt in optimizers.items()}
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """What D sees of a batch: DiffAugment with the configured policy (the images themselves if none)."""
