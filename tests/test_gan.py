@@ -127,7 +127,7 @@ def test_lr_decay_from_holds_both_rates_then_takes_them_linearly_to_zero():
         for name, scheduler in schedulers.items():
             optimizers[name].step()
             scheduler.step()
-    factors = [1.0] * 7 + [0.75, 0.5, 0.25]  # constant for 6 of 10 steps, then a line to 0 at step 10
+    factors = [1.0] * 7 + [0.75, 0.5, 0.25]  # full up to step 6 (0.6 of 10), then a line that reaches 0 at step 10
     assert [r["generator"] for r in rates] == pytest.approx([0.001 * f for f in factors])
     assert [r["discriminator"] for r in rates] == pytest.approx([0.002 * f for f in factors])
     with pytest.raises(ConfigError, match="optim.lr_decay_from .* got 1.5"):
